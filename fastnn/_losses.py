@@ -1,0 +1,182 @@
+"""Output activations, losses and output deltas, with sklearn's scaling.
+
+Each output layer pairs a link with its canonical loss, so the output delta is
+always ``dL/dZ = A - Y`` (times the sample weight):
+
+========================  ==============  ===================================
+code                      output f        loss per sample (before averaging)
+========================  ==============  ===================================
+``SQUARED_ERROR``         identity        1/2 * mean_k (y_k - a_k)**2
+``POISSON``               exp             sum_k y_k log(y_k / a_k) - y_k + a_k
+``BINARY_LOG_LOSS``       logistic        -sum_k y_k log a_k + (1-y_k) log(1-a_k)
+``SOFTMAX_LOG_LOSS``      softmax         -sum_k y_k log a_k
+========================  ==============  ===================================
+
+Probabilities inside the logarithms are clipped to ``[eps, 1 - eps]`` exactly as
+scikit-learn does, but the logarithms are taken from the logits (log-sum-exp),
+so logits of +-1e4 give finite losses and no NaN.
+"""
+
+import math
+
+from numba import njit
+
+from ._activations import logistic
+from ._config import JIT, JIT_INLINE
+
+SQUARED_ERROR, POISSON, BINARY_LOG_LOSS, SOFTMAX_LOG_LOSS = range(4)
+
+OUTPUT_ACTIVATIONS = {
+    SQUARED_ERROR: "identity",
+    POISSON: "exp",
+    BINARY_LOG_LOSS: "logistic",
+    SOFTMAX_LOG_LOSS: "softmax",
+}
+
+
+@njit(**JIT_INLINE)
+def log_logistic(z):
+    """log(sigmoid(z)) without overflow: -log(1 + exp(-z))."""
+    if z >= 0:
+        return -math.log1p(math.exp(-z))
+    return z - math.log1p(math.exp(z))
+
+
+@njit(**JIT_INLINE)
+def clip(v, lo, hi):
+    """Clip the scalar ``v`` into ``[lo, hi]``."""
+    return min(max(v, lo), hi)
+
+
+@njit(**JIT)
+def inplace_output_activation(Z, b, code):
+    """Add the bias and apply the output activation in place.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_outputs)
+        Weighted sums of the output layer; overwritten by the activations.
+    b : ndarray of shape (n_outputs,)
+        Bias of the output layer.
+    code : int
+        Output/loss code (``SQUARED_ERROR``, ``POISSON``, ...).
+    """
+    n, m = Z.shape
+    for i in range(n):
+        for k in range(m):
+            Z[i, k] += b[k]
+        if code == SOFTMAX_LOG_LOSS:
+            top = Z[i, 0]
+            for k in range(1, m):
+                top = max(top, Z[i, k])
+            total = 0.0
+            for k in range(m):
+                Z[i, k] = math.exp(Z[i, k] - top)
+                total += Z[i, k]
+            for k in range(m):
+                Z[i, k] /= total
+        elif code == BINARY_LOG_LOSS:
+            for k in range(m):
+                Z[i, k] = logistic(Z[i, k])
+        elif code == POISSON:
+            for k in range(m):
+                Z[i, k] = math.exp(Z[i, k])
+
+
+@njit(**JIT_INLINE)
+def softmax_row_loss(Z, A, i, y_row, log_eps, log_1m_eps):
+    """Softmax of logits row ``i`` into ``A`` and its log-loss -sum y log p."""
+    m = Z.shape[1]
+    top = Z[i, 0]
+    for k in range(1, m):
+        top = max(top, Z[i, k])
+    total = 0.0
+    for k in range(m):
+        A[i, k] = math.exp(Z[i, k] - top)
+        total += A[i, k]
+    log_total = math.log(total)
+    loss = 0.0
+    for k in range(m):
+        A[i, k] /= total
+        if y_row[k] != 0:
+            logp = clip(Z[i, k] - top - log_total, log_eps, log_1m_eps)
+            loss -= y_row[k] * logp
+    return loss
+
+
+@njit(**JIT_INLINE)
+def pointwise_loss(z, a, y, code, log_eps, log_1m_eps):
+    """Loss of one output unit for the identity, exp and logistic links."""
+    if code == SQUARED_ERROR:
+        return 0.5 * (y - a) * (y - a)
+    if code == POISSON:
+        return (y * (math.log(y) - z) if y > 0 else 0.0) - y + a
+    logp = clip(log_logistic(z), log_eps, log_1m_eps)
+    log1mp = clip(log_logistic(-z), log_eps, log_1m_eps)
+    return -(y * logp + (1.0 - y) * log1mp)
+
+
+@njit(**JIT_INLINE)
+def output_activation(z, code):
+    """Output link for the identity, exp and logistic cases."""
+    if code == SQUARED_ERROR:
+        return z
+    if code == POISSON:
+        return math.exp(z)
+    return logistic(z)
+
+
+@njit(**JIT)
+def output_loss_and_delta(Z, b, A, delta, Y, rows, sw, code, eps):
+    """Output layer forward, loss, and dL/dZ = (A - Y) * sample_weight.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_batch, n_outputs)
+        Weighted sums of the output layer; the bias is added in place.
+    b : ndarray of shape (n_outputs,)
+        Bias of the output layer.
+    A : ndarray of shape (n_batch, n_outputs)
+        Receives the output activations (predictions or probabilities).
+    delta : ndarray of shape (n_batch, n_outputs)
+        Receives dL/dZ for each sample, already multiplied by its weight.
+    Y : ndarray of shape (n_samples, n_outputs)
+        All targets; row ``rows[i]`` belongs to batch row ``i``.
+    rows : ndarray of shape (n_batch,)
+        Indices of the batch's samples into ``Y`` and ``sw``.
+    sw : ndarray of shape (n_samples,) or (0,)
+        Sample weights; an empty array means unit weights.
+    code : int
+        Output/loss code.
+    eps : float
+        Machine epsilon of the dtype, for sklearn's probability clipping.
+
+    Returns
+    -------
+    loss : float
+        Sum over the batch of sample weight times per-sample loss, with the
+        squared error averaged over outputs as sklearn does.
+    """
+    n, m = Z.shape
+    log_eps, log_1m_eps = math.log(eps), math.log1p(-eps)
+    weighted = sw.shape[0] > 0
+    scale = 1.0 / m if code == SQUARED_ERROR else 1.0
+    total = 0.0
+    for i in range(n):
+        r = rows[i]
+        w = sw[r] if weighted else 1.0
+        for k in range(m):
+            Z[i, k] += b[k]
+        if code == SOFTMAX_LOG_LOSS:
+            row_loss = softmax_row_loss(Z, A, i, Y[r], log_eps, log_1m_eps)
+        else:
+            row_loss = 0.0
+            for k in range(m):
+                A[i, k] = output_activation(Z[i, k], code)
+                row_loss += pointwise_loss(
+                    Z[i, k], A[i, k], Y[r, k], code, log_eps, log_1m_eps
+                )
+        total += w * row_loss * scale
+        for k in range(m):
+            delta[i, k] = (A[i, k] - Y[r, k]) * w
+    return total

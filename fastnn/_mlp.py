@@ -1,0 +1,1154 @@
+"""Drop-in replacements for scikit-learn's MLPClassifier and MLPRegressor.
+
+This module holds the scikit-learn side only: parameter validation, label
+encoding, the train/validation split, learning-rate schedules, early stopping,
+verbose output and ``loss_curve_``. The numbers are computed by the Numba
+kernels of :mod:`fastnn._train`, which see arrays and scalars, never these
+objects. One kernel call trains a whole epoch; the Python loop here runs once
+per epoch.
+"""
+
+import warnings
+from abc import ABC, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse as sp
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    _fit_context,
+    is_classifier,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d, shuffle
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._activations import ACTIVATION_CODES
+from ._losses import BINARY_LOG_LOSS, POISSON, SOFTMAX_LOG_LOSS, SQUARED_ERROR
+from ._network import (
+    glorot_uniform_params,
+    layer_views,
+    parameter_layout,
+    workspace_layout,
+)
+from ._optimizers import ADAM, SGD
+from ._progress import EpochReporter
+from ._train import batch_loss_and_gradient, predict_forward, train_epoch
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+_OUT_ACTIVATIONS = {
+    "identity": SQUARED_ERROR,
+    "exp": POISSON,
+    "logistic": BINARY_LOG_LOSS,
+    "softmax": SOFTMAX_LOG_LOSS,
+}
+_PREDICT_BLOCK = 1024
+
+
+def _empty_csr(dtype):
+    """CSR arrays standing in for 'X is dense' in the kernels."""
+    return (np.empty(0, dtype), np.empty(0, np.int64), np.empty(0, np.int64))
+
+
+def kernel_input(X, dtype):
+    """Split X into the kernels' (dense, csr) pair without densifying it.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+        Validated input.
+    dtype : numpy dtype
+        The model's float dtype.
+
+    Returns
+    -------
+    dense : ndarray of shape (n_samples, n_features) or (0, n_features)
+        C-contiguous X when dense (no copy if it already is), else empty.
+    csr : tuple of ndarray
+        ``(data, indices, indptr)`` of X in CSR form, or empty arrays.
+    """
+    if sp.issparse(X):
+        X = X.tocsr()
+        csr = (
+            np.ascontiguousarray(X.data, dtype=dtype),
+            X.indices.astype(np.int64),
+            X.indptr.astype(np.int64),
+        )
+        return np.empty((0, X.shape[1]), dtype=dtype), csr
+    return np.ascontiguousarray(X, dtype=dtype), _empty_csr(dtype)
+
+
+class BaseMLP(BaseEstimator, ABC):
+    """Shared machinery of :class:`MLPClassifier` and :class:`MLPRegressor`.
+
+    Do not use directly. Parameters and attributes are those of scikit-learn's
+    multi-layer perceptrons; see the concrete classes.
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions(set(ACTIVATION_CODES))],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        max_fun,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+
+    # ------------------------------------------------------------------
+    # The flat parameter buffer and its views
+    # ------------------------------------------------------------------
+    def _layer_units(self):
+        """Units per layer, input and output included, as an int64 array."""
+        sizes = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
+        return np.asarray(sizes, dtype=np.int64)
+
+    def _set_weights(self, coefs, intercepts):
+        """Copy ``coefs`` and ``intercepts`` into a new flat buffer.
+
+        ``coefs_`` and ``intercepts_`` become views into ``_params``; the dtype
+        of ``coefs[0]`` is kept.
+
+        Parameters
+        ----------
+        coefs : list of ndarray of shape (units[i], units[i + 1])
+            Weight matrices.
+        intercepts : list of ndarray of shape (units[i + 1],)
+            Bias vectors.
+        """
+        units = [c.shape[0] for c in coefs] + [coefs[-1].shape[1]]
+        dtype = np.asarray(coefs[0]).dtype
+        dtype = dtype if dtype in (np.float32, np.float64) else np.float64
+        _, size = parameter_layout(units)
+        params = np.empty(size, dtype=dtype)
+        views = layer_views(params, units)
+        for dst, src in zip(views[0] + views[1], list(coefs) + list(intercepts)):
+            dst[...] = src
+        self._bind_params(params, units)
+
+    def _bind_params(self, params, units):
+        """Adopt ``params`` as the flat buffer and rebuild the views."""
+        self._params = params
+        self.coefs_, self.intercepts_ = layer_views(params, units)
+
+    def _sync_params(self):
+        """Rebuild the flat buffer if a user replaced ``coefs_``/``intercepts_``."""
+        params = getattr(self, "_params", None)
+        arrays = list(self.coefs_) + list(self.intercepts_)
+        if params is None or not all(
+            isinstance(a, np.ndarray)
+            and a.dtype == params.dtype
+            and np.may_share_memory(a, params)
+            for a in arrays
+        ):
+            self._set_weights(self.coefs_, self.intercepts_)
+        return self._params
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state = dict(state)
+        if "_params" in state:
+            self._sync_params()
+            state["_params"] = self._params
+            state.pop("coefs_", None)
+            state.pop("intercepts_", None)
+            state["_layer_units_"] = self._layer_units()
+        return state
+
+    def __setstate__(self, state):
+        units = state.pop("_layer_units_", None)
+        super().__setstate__(state)
+        if units is not None:
+            self._bind_params(self._params, list(units))
+
+    # ------------------------------------------------------------------
+    # Fitting
+    # ------------------------------------------------------------------
+    def _hidden_sizes(self):
+        """``hidden_layer_sizes`` as a list, validated as sklearn does."""
+        sizes = self.hidden_layer_sizes
+        if not hasattr(sizes, "__iter__"):
+            sizes = [sizes]
+        sizes = list(sizes)
+        if np.any(np.array(sizes) <= 0):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        return sizes
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden = self._hidden_sizes()
+        first_pass = not hasattr(self, "coefs_") or (
+            not self.warm_start and not incremental
+        )
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        Y = np.ascontiguousarray(y, dtype=X.dtype)
+        layer_units = [X.shape[1]] + hidden + [Y.shape[1]]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(Y, layer_units, X.dtype)
+        else:
+            self._check_continuation(layer_units, X.dtype)
+        saved = None if first_pass else self._params.copy()
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self._fit_stochastic(X, y, Y, sample_weight, incremental)
+        else:
+            self._fit_lbfgs(X, Y, sample_weight)
+        if not np.isfinite(self._params).all():
+            if saved is not None:
+                self._params[:] = saved
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed."
+            )
+        return self
+
+    def _check_continuation(self, layer_units, dtype):
+        """Continue from the current weights; cast them to the data's dtype."""
+        params = self._sync_params()
+        units = list(self._layer_units())
+        if units != list(layer_units):
+            raise ValueError(
+                f"The network has layer sizes {units} but the data and "
+                f"hidden_layer_sizes need {list(layer_units)}; refit with "
+                "warm_start=False."
+            )
+        if params.dtype != dtype:
+            self._bind_params(params.astype(dtype), units)
+
+    def _initialize(self, Y, layer_units, dtype):
+        """Draw the initial weights and reset every fitted attribute."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = Y.shape[1]
+        self.n_layers_ = len(layer_units)
+        self.out_activation_ = self._output_activation()
+        params = glorot_uniform_params(
+            layer_units, self.activation, self._random_state, dtype
+        )
+        self._bind_params(params, layer_units)
+        self._best_params = params.copy()
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _kernel_codes(self):
+        """Integer codes of the hidden activation and the output loss."""
+        return ACTIVATION_CODES[self.activation], _OUT_ACTIVATIONS[self.out_activation_]
+
+    def _batch_size(self, n_samples):
+        """sklearn's batch size rule: 'auto' is min(200, n), clipped to [1, n]."""
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than "
+                "sample size. It is going to be clipped"
+            )
+        return int(np.clip(self.batch_size, 1, n_samples))
+
+    def _split_validation(self, y, sample_weight):
+        """Index arrays of the training and validation samples."""
+        n = y.shape[0]
+        if not self.early_stopping:
+            return np.arange(n), None
+        stratify = None
+        if (
+            is_classifier(self)
+            and self._label_binarizer.y_type_ != "multilabel-indicator"
+        ):
+            stratify = y.argmax(axis=1) if y.shape[1] > 1 else y.ravel()
+        train_idx, val_idx = train_test_split(
+            np.arange(n),
+            random_state=self._random_state,
+            test_size=self.validation_fraction,
+            stratify=stratify,
+        )
+        if val_idx.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset."
+            )
+        return train_idx, val_idx
+
+    def _make_optimizer(self, incremental):
+        """(Re)create the optimizer state as sklearn does at each fit."""
+        if incremental and hasattr(self, "_optimizer_state"):
+            return
+        self._optimizer_state = np.zeros((2, self._params.shape[0]), self._params.dtype)
+        self._optimizer_step = np.zeros(1, dtype=np.int64)
+        self._learning_rate = float(self.learning_rate_init)
+
+    def _hyper(self):
+        """Optimizer hyper-parameters in the kernels' layout."""
+        return np.array(
+            [
+                self._learning_rate,
+                self.momentum,
+                float(self.nesterovs_momentum),
+                self.beta_1,
+                self.beta_2,
+                self.epsilon,
+            ],
+            dtype=np.float64,
+        )
+
+    def _fit_stochastic(self, X, y, Y, sample_weight, incremental):
+        """Mini-batch training, one kernel call per epoch."""
+        self._make_optimizer(incremental)
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        train_idx, val_idx = self._split_validation(y, sample_weight)
+        dense, csr = kernel_input(X, X.dtype)
+        validation = None
+        if val_idx is not None:
+            validation = self._validation_data(X, y, sample_weight, val_idx)
+        n_samples = train_idx.shape[0]
+        batch_size = self._batch_size(n_samples)
+        units = self._layer_units()
+        ws_offsets, ws_size = workspace_layout(units, batch_size)
+        kernel_args = dict(
+            X=dense,
+            csr=csr,
+            Y=Y,
+            sw=np.empty(0, X.dtype) if sample_weight is None else sample_weight,
+            batch_size=batch_size,
+            units=units,
+            ws=np.empty(ws_size, X.dtype),
+            ws_offsets=ws_offsets,
+            Xbuf=np.empty((0 if sp.issparse(X) else batch_size, X.shape[1]), X.dtype),
+            grads=np.empty_like(self._params),
+        )
+        self._epoch_loop(train_idx, validation, kernel_args, incremental)
+
+    def _validation_data(self, X, y, sample_weight, val_idx):
+        """Held-out X, targets (original labels) and weights for early stopping."""
+        y_val = y[val_idx]
+        if is_classifier(self):
+            y_val = self._label_binarizer.inverse_transform(y_val)
+        sw_val = None if sample_weight is None else sample_weight[val_idx]
+        return X[val_idx], y_val, sw_val
+
+    def _run_epoch(self, order, args):
+        """One call of the epoch kernel; returns sklearn's epoch loss."""
+        act, out = self._kernel_codes()
+        offsets, _ = parameter_layout(args["units"])
+        return train_epoch(
+            args["X"], args["csr"], args["Y"], args["sw"], order,
+            args["batch_size"], self._params, args["grads"],
+            self._optimizer_state, offsets, args["units"], args["ws"],
+            args["ws_offsets"], args["Xbuf"], act, out,
+            float(np.finfo(self._params.dtype).eps), float(self.alpha),
+            SGD if self.solver == "sgd" else ADAM, self._hyper(),
+            self._optimizer_step,
+        )  # fmt: skip
+
+    def _epoch_loop(self, train_idx, validation, args, incremental):
+        """The Python loop over epochs: schedules, stopping, reporting."""
+        sample_idx = train_idx
+        reporter = EpochReporter(self.verbose, 1 if incremental else self.max_iter)
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                order = np.ascontiguousarray(sample_idx, dtype=np.int64)
+                self.loss_ = self._run_epoch(order, args)
+                self.n_iter_ += 1
+                self.t_ += train_idx.shape[0]
+                self.loss_curve_.append(self.loss_)
+                score = self._update_no_improvement_count(validation)
+                reporter.epoch(self.n_iter_, self.loss_, score)
+                self._end_of_epoch_schedule()
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if self._trigger_stopping(validation is not None):
+                        break
+                    self._no_improvement_count = 0
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) "
+                        "reached and the optimization hasn't converged yet."
+                        % self.max_iter,
+                        ConvergenceWarning,
+                    )
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        finally:
+            reporter.close()
+        if validation is not None:
+            self._params[:] = self._best_params
+
+    def _end_of_epoch_schedule(self):
+        """sklearn's 'invscaling' update of the SGD learning rate."""
+        if self.solver == "sgd" and self.learning_rate == "invscaling":
+            self._learning_rate = float(self.learning_rate_init) / (
+                (self.t_ + 1) ** self.power_t
+            )
+
+    def _trigger_stopping(self, early_stopping):
+        """Stop, or divide the 'adaptive' SGD learning rate by 5."""
+        subject = "Validation score" if early_stopping else "Training loss"
+        msg = (
+            f"{subject} did not improve more than tol={self.tol:f}"
+            f" for {self.n_iter_no_change} consecutive epochs."
+        )
+        if self.solver != "sgd" or self.learning_rate != "adaptive":
+            if self.verbose:
+                print(msg + " Stopping.")
+            return True
+        if self._learning_rate <= 1e-6:
+            if self.verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self._learning_rate /= 5.0
+        if self.verbose:
+            print(msg + " Setting learning rate to %f" % self._learning_rate)
+        return False
+
+    def _update_no_improvement_count(self, validation):
+        """Track the best loss or validation score; return the score or None."""
+        if validation is not None:
+            X_val, y_val, sw_val = validation
+            score = self._score(X_val, y_val, sample_weight=sw_val)
+            self.validation_scores_.append(score)
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = self._params.copy()
+            return score
+        if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        if self.loss_curve_[-1] < self.best_loss_:
+            self.best_loss_ = self.loss_curve_[-1]
+        return None
+
+    def _fit_lbfgs(self, X, Y, sample_weight):
+        """Full-batch L-BFGS-B over the flat buffer with scipy."""
+        units = self._layer_units()
+        offsets, _ = parameter_layout(units)
+        dense, csr = kernel_input(X, X.dtype)
+        rows = np.arange(X.shape[0], dtype=np.int64)
+        ws_offsets, ws_size = workspace_layout(units, X.shape[0])
+        ws = np.empty(ws_size, X.dtype)
+        grads = np.empty_like(self._params)
+        sw = np.empty(0, X.dtype) if sample_weight is None else sample_weight
+        act, out = self._kernel_codes()
+        eps = float(np.finfo(X.dtype).eps)
+
+        def loss_and_grad(packed):
+            self._params[:] = packed
+            loss = batch_loss_and_gradient(
+                dense, csr, rows, Y, sw, self._params, grads, offsets, units,
+                ws, ws_offsets, act, out, eps, float(self.alpha),
+            )  # fmt: skip
+            return loss, grads.astype(np.float64)
+
+        iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
+        result = scipy.optimize.minimize(
+            loss_and_grad,
+            self._params.astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            options={
+                "maxfun": self.max_fun,
+                "maxiter": self.max_iter,
+                "gtol": self.tol,
+                **_lbfgs_print_option(iprint),
+            },
+        )
+        self.n_iter_ = _check_lbfgs_result(result, self.max_iter)
+        self.loss_ = float(result.fun)
+        self._params[:] = result.x
+
+    # ------------------------------------------------------------------
+    # Prediction
+    # ------------------------------------------------------------------
+    def _forward_pass_fast(self, X, check_input=True):
+        """Output-layer activations for X, shape (n_samples, n_outputs)."""
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        params = self._sync_params()
+        dense, csr = kernel_input(X, params.dtype)
+        units = self._layer_units()
+        offsets, _ = parameter_layout(units)
+        act, out = self._kernel_codes()
+        result = np.empty((X.shape[0], units[-1]), dtype=params.dtype)
+        predict_forward(
+            dense, csr, params, offsets, units, act, out, _PREDICT_BLOCK, result
+        )
+        return result
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        """Score, or NaN when the network outputs non-finite values."""
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data. float32 data trains in float32.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values (class labels in classification, real numbers in
+            regression).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            Returns a trained MLP model.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic"
+                " optimizers. %s is not stochastic." % self.solver
+            )
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def to_sklearn(self):
+        """Return a fitted scikit-learn estimator with the same weights.
+
+        Returns
+        -------
+        estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
+            Predicts as this estimator does.
+        """
+        from .interop import to_sklearn
+
+        return to_sklearn(self)
+
+    @classmethod
+    def from_sklearn(cls, estimator):
+        """Build a fastnn estimator from a fitted scikit-learn MLP.
+
+        Parameters
+        ----------
+        estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
+            A fitted scikit-learn multi-layer perceptron.
+
+        Returns
+        -------
+        estimator : MLPClassifier or MLPRegressor
+            A fitted fastnn estimator with the same weights.
+        """
+        from .interop import from_sklearn
+
+        return from_sklearn(estimator, cls=cls)
+
+
+def _lbfgs_print_option(iprint):
+    """scipy's verbosity option for L-BFGS-B (renamed across versions)."""
+    try:
+        from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+    except ImportError:  # pragma: no cover - older or newer sklearn
+        return {"iprint": iprint}
+    return _get_additional_lbfgs_options_dict("iprint", iprint)
+
+
+def _check_lbfgs_result(result, max_iter):
+    """Warn like sklearn when L-BFGS stopped early; return the iterations."""
+    try:
+        from sklearn.utils.optimize import _check_optimize_result
+    except ImportError:  # pragma: no cover - older or newer sklearn
+        return min(result.nit, max_iter)
+    return _check_optimize_result("lbfgs", result, max_iter)
+
+
+class MLPClassifier(ClassifierMixin, BaseMLP):
+    """Multi-layer perceptron classifier, a drop-in for scikit-learn's.
+
+    Optimizes the log-loss with L-BFGS, SGD or Adam. Takes the same
+    parameters, exposes the same fitted attributes and raises the same errors
+    as :class:`sklearn.neural_network.MLPClassifier`; the training runs in
+    Numba kernels, one call per epoch.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        Number of neurons of each hidden layer.
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', \
+'elu', 'gelu', 'silu', 'softplus'}, default='relu'
+        Hidden-layer activation. The last five are fastnn additions.
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        Weight optimizer.
+    alpha : float, default=0.0001
+        Strength of the L2 penalty, scaled by the (weighted) batch size.
+    batch_size : int or 'auto', default='auto'
+        Mini-batch size; 'auto' is ``min(200, n_samples)``.
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Learning-rate schedule of the 'sgd' solver.
+    learning_rate_init : float, default=0.001
+        Initial learning rate of 'sgd' and 'adam'.
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule.
+    max_iter : int, default=200
+        Maximum number of epochs (stochastic solvers) or iterations (lbfgs).
+    shuffle : bool, default=True
+        Whether to shuffle the samples at every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the weight initialization, shuffling and validation split.
+    tol : float, default=1e-4
+        Tolerance of the optimization.
+    verbose : bool or int, default=False
+        Print progress; 2 or more also shows a progress bar.
+    warm_start : bool, default=False
+        Reuse the previous solution as the initialization.
+    momentum : float, default=0.9
+        Momentum of 'sgd'.
+    nesterovs_momentum : bool, default=True
+        Whether 'sgd' uses Nesterov's momentum.
+    early_stopping : bool, default=False
+        Hold out a stratified validation set and stop when its score stalls.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Adam's decay rates of the first and second moment estimates.
+    epsilon : float, default=1e-8
+        Adam's numerical-stability constant.
+    n_iter_no_change : int, default=10
+        Epochs without ``tol`` improvement before stopping.
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of 'lbfgs'.
+
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray of shape (n_classes,)
+        Class labels.
+    loss_ : float
+        Loss after the last epoch or iteration.
+    best_loss_ : float or None
+        Minimum training loss (None with early stopping).
+    loss_curve_ : list of float
+        Loss of every epoch (stochastic solvers).
+    validation_scores_ : list of float or None
+        Validation accuracy of every epoch (with early stopping).
+    best_validation_score_ : float or None
+        Best validation accuracy (with early stopping).
+    t_ : int
+        Number of training samples seen.
+    coefs_ : list of ndarray of shape (units[i], units[i + 1])
+        Weight matrices, views into one flat buffer.
+    intercepts_ : list of ndarray of shape (units[i + 1],)
+        Bias vectors, views into the same buffer.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when X had string column names.
+    n_iter_ : int
+        Number of epochs or iterations run.
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of output units.
+    out_activation_ : str
+        Output activation: 'logistic' or 'softmax'.
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+        )
+
+    def _output_activation(self):
+        if self._label_binarizer.y_type_ == "multiclass":
+            return "softmax"
+        return "logistic"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            self._check_known_classes(unique_labels(y))
+        return X, self._label_binarizer.transform(y).astype(bool)
+
+    def _check_known_classes(self, classes):
+        """sklearn's checks of y's classes on warm starts and partial fits."""
+        if self.warm_start:
+            if set(classes) != set(self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same "
+                    "classes as in the previous call to fit. Previously "
+                    f"got {self.classes_}, `y` has {classes}"
+                )
+        elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+            raise ValueError(
+                "`y` has classes not in `self.classes_`. "
+                f"`self.classes_` has {self.classes_}. 'y' has {classes}."
+            )
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron classifier.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The predicted classes.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, accuracy_score)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the model with a single epoch over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,)
+            The target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+        classes : array of shape (n_classes,), default=None
+            Classes across all calls to partial_fit; required on the first.
+
+        Returns
+        -------
+        self : object
+            Trained MLP model.
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict_log_proba(self, X):
+        """Return the log of probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        log_y_prob : ndarray of shape (n_samples, n_classes)
+            Log-probability of each class, ordered as in ``classes_``.
+        """
+        y_prob = self.predict_proba(X)
+        return np.log(y_prob, out=y_prob)
+
+    def predict_proba(self, X):
+        """Probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y_prob : ndarray of shape (n_samples, n_classes)
+            Probability of each class, ordered as in ``classes_``.
+        """
+        check_is_fitted(self)
+        y_pred = self._forward_pass_fast(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, BaseMLP):
+    """Multi-layer perceptron regressor, a drop-in for scikit-learn's.
+
+    Optimizes half the squared error (or half the Poisson deviance) with
+    L-BFGS, SGD or Adam, with the parameters, attributes and messages of
+    :class:`sklearn.neural_network.MLPRegressor`.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        Loss; 'poisson' uses an exp output activation.
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        Number of neurons of each hidden layer.
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', \
+'elu', 'gelu', 'silu', 'softplus'}, default='relu'
+        Hidden-layer activation.
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        Weight optimizer.
+    alpha : float, default=0.0001
+        Strength of the L2 penalty.
+    batch_size : int or 'auto', default='auto'
+        Mini-batch size; 'auto' is ``min(200, n_samples)``.
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Learning-rate schedule of 'sgd'.
+    learning_rate_init : float, default=0.001
+        Initial learning rate.
+    power_t : float, default=0.5
+        Exponent of 'invscaling'.
+    max_iter : int, default=200
+        Maximum number of epochs or iterations.
+    shuffle : bool, default=True
+        Whether to shuffle samples at every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialization, shuffling and validation split.
+    tol : float, default=1e-4
+        Tolerance of the optimization.
+    verbose : bool or int, default=False
+        Print progress; 2 or more also shows a progress bar.
+    warm_start : bool, default=False
+        Reuse the previous solution as the initialization.
+    momentum : float, default=0.9
+        Momentum of 'sgd'.
+    nesterovs_momentum : bool, default=True
+        Whether 'sgd' uses Nesterov's momentum.
+    early_stopping : bool, default=False
+        Hold out a validation set and stop when its R^2 stalls.
+    validation_fraction : float, default=0.1
+        Share of the data held out for early stopping.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Adam's decay rates.
+    epsilon : float, default=1e-8
+        Adam's numerical-stability constant.
+    n_iter_no_change : int, default=10
+        Epochs without ``tol`` improvement before stopping.
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of 'lbfgs'.
+
+    Attributes
+    ----------
+    loss_, best_loss_, loss_curve_, validation_scores_, best_validation_score_
+        As in :class:`MLPClassifier`, with R^2 as the validation score.
+    t_, coefs_, intercepts_, n_features_in_, feature_names_in_, n_iter_
+        As in :class:`MLPClassifier`.
+    n_layers_ : int
+        Number of layers.
+    n_outputs_ : int
+        Number of outputs.
+    out_activation_ : str
+        'identity', or 'exp' for the Poisson loss.
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+    ):
+        self.loss = loss
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+        )
+
+    def _output_activation(self):
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            y_numeric=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predicted values.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if y_pred.shape[1] == 1:
+            return y_pred.ravel()
+        return y_pred
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, r2_score)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with a single epoch over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            Trained MLP model.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
