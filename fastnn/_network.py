@@ -257,24 +257,42 @@ def forward_hidden(Xb, csr, rows, params, offsets, units, ws, ws_offsets, act):
 
 
 @njit(**JIT)
-def scaled_layer_gradient(gW, gb, W, D, alpha, sw_sum):
-    """Fused ``gW = (gW + alpha W) / sw_sum`` and ``gb = sum_rows(D) / sw_sum``."""
+def layer_gradient_sums(gW, gb, W, D, alpha, sw_sum, scale):
+    """Finish a layer's gradient: ``gb = sum_rows(D)`` and, with ``scale``,
+    ``gW = (gW + alpha W) / sw_sum`` and ``gb /= sw_sum``.
+
+    Without ``scale`` the raw sums are left for the fused optimizer step.
+    """
     fan_in, fan_out = gW.shape
     inv = 1.0 / sw_sum
-    for r in range(fan_in):
-        for k in range(fan_out):
-            gW[r, k] = (gW[r, k] + alpha * W[r, k]) * inv
     gb[:] = 0.0
     for i in range(D.shape[0]):
         for k in range(fan_out):
             gb[k] += D[i, k]
+    if not scale:
+        return
+    for r in range(fan_in):
+        for k in range(fan_out):
+            gW[r, k] = (gW[r, k] + alpha * W[r, k]) * inv
     for k in range(fan_out):
         gb[k] *= inv
 
 
 @njit(**JIT)
 def backward(
-    Xb, csr, rows, params, grads, offsets, units, ws, ws_offsets, act, alpha, sw_sum
+    Xb,
+    csr,
+    rows,
+    params,
+    grads,
+    offsets,
+    units,
+    ws,
+    ws_offsets,
+    act,
+    alpha,
+    sw_sum,
+    scale=True,
 ):
     """Backward pass from the output delta (already in the workspace) to grads.
 
@@ -288,6 +306,9 @@ def backward(
         L2 penalty.
     sw_sum : float
         Sum of the batch's sample weights (the batch size when unweighted).
+    scale : bool, default=True
+        Finish the gradient (penalty and 1/sw_sum). ``False`` leaves the raw
+        sums ``A^T D`` and ``sum(D)`` for :func:`fused_optimizer_step`.
     """
     nb = rows.shape[0]
     for i in range(units.shape[0] - 2, -1, -1):
@@ -300,9 +321,8 @@ def backward(
             np.dot(Xb.T, D, gW)
         else:
             np.dot(buffer(ws, ws_offsets, 1, units, i - 1, nb).T, D, gW)
-        scaled_layer_gradient(
-            gW, intercept(grads, offsets, units, i), W, D, alpha, sw_sum
-        )
+        gb = intercept(grads, offsets, units, i)
+        layer_gradient_sums(gW, gb, W, D, alpha, sw_sum, scale)
         if i > 0:
             D_prev = buffer(ws, ws_offsets, 2, units, i - 1, nb)
             np.dot(D, W.T, D_prev)

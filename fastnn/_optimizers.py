@@ -12,6 +12,7 @@ state, all sharing the flat layout of :mod:`fastnn._network`.
 
 import math
 
+import numpy as np
 from numba import njit
 
 from ._config import JIT
@@ -37,11 +38,38 @@ def sgd_momentum_update(params, grads, velocity, lr, momentum, nesterov):
     nesterov : bool
         Whether to use Nesterov's momentum.
     """
+    coeffs = np.array([lr, momentum, 0.0, 1.0], dtype=params.dtype)
+    sgd_momentum_update_raw(params, grads, velocity, coeffs, nesterov, 0)
+
+
+@njit(**JIT)
+def sgd_momentum_update_raw(params, raw, velocity, coeffs, nesterov, n_coef):
+    """SGD step from the raw gradient sums, scaling them on the fly.
+
+    The gradient is ``g = (raw + alpha * p) * inv_sw`` for the first
+    ``n_coef`` entries (the coefficients) and ``g = raw * inv_sw`` for the
+    intercepts, so scaling, penalty and update are one pass.
+
+    Parameters
+    ----------
+    params, raw, velocity : ndarray of shape (n_params,)
+        Parameters (updated), raw gradient sums, velocities (updated).
+    coeffs : ndarray of shape (4,), dtype of params
+        ``[lr, momentum, alpha, inv_sw]``.
+    nesterov : bool
+        Whether to use Nesterov's momentum.
+    n_coef : int
+        Number of coefficient entries at the start of the buffer.
+    """
+    lr, mu, alpha, inv = coeffs[0], coeffs[1], coeffs[2], coeffs[3]
     for j in range(params.shape[0]):
-        v = momentum * velocity[j] - lr * grads[j]
+        g = raw[j] * inv
+        if j < n_coef:
+            g += alpha * inv * params[j]
+        v = mu * velocity[j] - lr * g
         velocity[j] = v
         if nesterov:
-            params[j] += momentum * v - lr * grads[j]
+            params[j] += mu * v - lr * g
         else:
             params[j] += v
 
@@ -61,19 +89,45 @@ def adam_update(params, grads, m, v, lr, beta_1, beta_2, epsilon, t):
     t : int
         Number of the step being taken.
     """
-    lr_t = lr * math.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t)
+    coeffs = np.array([lr, beta_1, beta_2, epsilon, 0.0, 1.0], dtype=params.dtype)
+    adam_update_raw(params, grads, m, v, coeffs, t, 0)
+
+
+@njit(**JIT)
+def adam_update_raw(params, raw, m, v, coeffs, t, n_coef):
+    """Adam step from raw gradient sums (see :func:`sgd_momentum_update_raw`).
+
+    Parameters
+    ----------
+    params, raw, m, v : ndarray of shape (n_params,)
+        Parameters (updated), raw gradient sums, moments (updated).
+    coeffs : ndarray of shape (6,), dtype of params
+        ``[lr, beta_1, beta_2, epsilon, alpha, inv_sw]``; ``coeffs[0]`` is
+        overwritten with the bias-corrected rate.
+    t : int
+        Number of the step being taken.
+    n_coef : int
+        Number of coefficient entries at the start of the buffer.
+    """
+    b1, b2 = float(coeffs[1]), float(coeffs[2])
+    coeffs[0] = float(coeffs[0]) * math.sqrt(1.0 - b2**t) / (1.0 - b1**t)
+    lr_t, beta_1, beta_2, eps = coeffs[0], coeffs[1], coeffs[2], coeffs[3]
+    alpha, inv = coeffs[4], coeffs[5]
+    one = inv / inv
     for j in range(params.shape[0]):
-        g = grads[j]
-        mj = beta_1 * m[j] + (1.0 - beta_1) * g
-        vj = beta_2 * v[j] + (1.0 - beta_2) * (g * g)
+        g = raw[j] * inv
+        if j < n_coef:
+            g += alpha * inv * params[j]
+        mj = beta_1 * m[j] + (one - beta_1) * g
+        vj = beta_2 * v[j] + (one - beta_2) * (g * g)
         m[j] = mj
         v[j] = vj
-        params[j] += -lr_t * mj / (math.sqrt(vj) + epsilon)
+        params[j] += -lr_t * mj / (math.sqrt(vj) + eps)
 
 
 @njit(**JIT)
 def optimizer_step(params, grads, state, solver, hyper, step):
-    """Apply the update of ``solver`` (SGD or ADAM) in place.
+    """Apply the update of ``solver`` (SGD or ADAM) to a finished gradient.
 
     Parameters
     ----------
@@ -88,20 +142,45 @@ def optimizer_step(params, grads, state, solver, hyper, step):
     step : ndarray of shape (1,), int64
         Adam's time step, incremented in place.
     """
+    coeffs = np.empty(6, dtype=params.dtype)
+    fused_optimizer_step(params, grads, state, solver, hyper, step, 0.0, 1.0, 0, coeffs)
+
+
+@njit(**JIT)
+def fused_optimizer_step(
+    params, raw, state, solver, hyper, step, alpha, inv_sw, n_coef, coeffs
+):
+    """Scale raw gradient sums, add the L2 term and update, in one pass.
+
+    Parameters
+    ----------
+    params, raw : ndarray of shape (n_params,)
+        Parameters (updated) and the raw sums A^T D, sum(D).
+    state, solver, hyper, step
+        As in :func:`optimizer_step`.
+    alpha : float
+        L2 penalty.
+    inv_sw : float
+        1 / sum of the batch's sample weights.
+    n_coef : int
+        Number of coefficient entries at the start of the buffer.
+    coeffs : ndarray of shape (6,), dtype of params
+        Scratch space for the scalars in the parameters' dtype.
+    """
     if solver == SGD:
-        sgd_momentum_update(
-            params, grads, state[0], hyper[LR], hyper[MOMENTUM], hyper[NESTEROV] != 0
+        coeffs[0] = hyper[LR]
+        coeffs[1] = hyper[MOMENTUM]
+        coeffs[2] = alpha
+        coeffs[3] = inv_sw
+        sgd_momentum_update_raw(
+            params, raw, state[0], coeffs, hyper[NESTEROV] != 0, n_coef
         )
     else:
         step[0] += 1
-        adam_update(
-            params,
-            grads,
-            state[0],
-            state[1],
-            hyper[LR],
-            hyper[BETA_1],
-            hyper[BETA_2],
-            hyper[EPSILON],
-            step[0],
-        )
+        coeffs[0] = hyper[LR]
+        coeffs[1] = hyper[BETA_1]
+        coeffs[2] = hyper[BETA_2]
+        coeffs[3] = hyper[EPSILON]
+        coeffs[4] = alpha
+        coeffs[5] = inv_sw
+        adam_update_raw(params, raw, state[0], state[1], coeffs, step[0], n_coef)

@@ -20,7 +20,7 @@ from ._network import (
     forward_hidden,
     intercept,
 )
-from ._optimizers import optimizer_step
+from ._optimizers import fused_optimizer_step
 
 
 @njit(**JIT)
@@ -91,6 +91,23 @@ def batch_loss_and_gradient(
         sklearn's batch loss: the weighted mean loss plus
         ``alpha / 2 * ||W||**2 / sw_sum``.
     """
+    loss, _ = batch_forward_backward(
+        Xb, csr, rows, Y, sw, params, grads, offsets, units, ws, ws_offsets,
+        act, out, eps, alpha, True,
+    )  # fmt: skip
+    return loss
+
+
+@njit(**JIT)
+def batch_forward_backward(
+    Xb, csr, rows, Y, sw, params, grads, offsets, units, ws, ws_offsets, act, out,
+    eps, alpha, scale,
+):  # fmt: skip
+    """Forward and backward over one batch; see :func:`batch_loss_and_gradient`.
+
+    With ``scale=False`` the gradient is left as raw sums for the fused
+    optimizer step. Returns the batch loss and the batch's weight sum.
+    """
     nb = rows.shape[0]
     last = units.shape[0] - 2
     forward_hidden(Xb, csr, rows, params, offsets, units, ws, ws_offsets, act)
@@ -109,9 +126,10 @@ def batch_loss_and_gradient(
     if alpha != 0:
         loss += 0.5 * alpha * l2_penalty(params, offsets, units) / sw_sum
     backward(
-        Xb, csr, rows, params, grads, offsets, units, ws, ws_offsets, act, alpha, sw_sum
-    )
-    return loss
+        Xb, csr, rows, params, grads, offsets, units, ws, ws_offsets, act, alpha,
+        sw_sum, scale,
+    )  # fmt: skip
+    return loss, sw_sum
 
 
 @njit(**JIT)
@@ -172,6 +190,8 @@ def train_epoch(
     """
     n = order.shape[0]
     dense = X.shape[0] > 0
+    n_coef = offsets[1, 0]
+    coeffs = np.empty(6, dtype=params.dtype)
     total = 0.0
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
@@ -179,25 +199,15 @@ def train_epoch(
         Xb = Xbuf[: stop - start] if dense else Xbuf
         if dense:
             gather_rows(X, rows, Xb)
-        loss = batch_loss_and_gradient(
-            Xb,
-            csr,
-            rows,
-            Y,
-            sw,
-            params,
-            grads,
-            offsets,
-            units,
-            ws,
-            ws_offsets,
-            act,
-            out,
-            eps,
-            alpha,
-        )
+        loss, sw_sum = batch_forward_backward(
+            Xb, csr, rows, Y, sw, params, grads, offsets, units, ws, ws_offsets,
+            act, out, eps, alpha, False,
+        )  # fmt: skip
         total += loss * (stop - start)
-        optimizer_step(params, grads, state, solver, hyper, step)
+        fused_optimizer_step(
+            params, grads, state, solver, hyper, step, alpha, 1.0 / sw_sum, n_coef,
+            coeffs,
+        )  # fmt: skip
     return total / n
 
 

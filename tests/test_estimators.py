@@ -1,0 +1,302 @@
+"""Behaviour of the estimators: fitting modes, targets, dtypes, ecosystem."""
+
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn import datasets
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
+from fastnn import MLPClassifier, MLPRegressor
+
+EXTRA_ACTIVATIONS = ["leaky_relu", "elu", "gelu", "silu", "softplus"]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = datasets.load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    return train_test_split(X, y, random_state=0, stratify=y)
+
+
+def _quiet_fit(est, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(*args, **kwargs)
+
+
+PARITY = {
+    "digits": (datasets.load_digits, MLPClassifier, SkMLPClassifier),
+    "iris": (datasets.load_iris, MLPClassifier, SkMLPClassifier),
+    "breast_cancer": (datasets.load_breast_cancer, MLPClassifier, SkMLPClassifier),
+    "wine": (datasets.load_wine, MLPClassifier, SkMLPClassifier),
+    "diabetes": (datasets.load_diabetes, MLPRegressor, SkMLPRegressor),
+}
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+@pytest.mark.parametrize("name", list(PARITY))
+def test_accuracy_parity_with_sklearn(name, solver):
+    loader, ours_cls, theirs_cls = PARITY[name]
+    X, y = loader(return_X_y=True)
+    if name == "diabetes":
+        y = (y - y.mean()) / y.std()
+    stratify = None if name == "diabetes" else y
+    Xtr, Xte, ytr, yte = train_test_split(X, y, random_state=1, stratify=stratify)
+    scaler = StandardScaler().fit(Xtr)
+    Xtr, Xte = scaler.transform(Xtr), scaler.transform(Xte)
+    params = dict(hidden_layer_sizes=(64,), solver=solver, max_iter=200, random_state=0)
+    ours = _quiet_fit(ours_cls(**params), Xtr, ytr).score(Xte, yte)
+    theirs = _quiet_fit(theirs_cls(**params), Xtr, ytr).score(Xte, yte)
+    assert ours >= theirs - 0.02, (name, solver, ours, theirs)
+
+
+@pytest.mark.parametrize("activation", EXTRA_ACTIVATIONS)
+def test_extra_activations_learn_digits(digits, activation):
+    Xtr, Xte, ytr, yte = digits
+    est = _quiet_fit(
+        MLPClassifier((32,), activation=activation, max_iter=30, random_state=0),
+        Xtr,
+        ytr,
+    )
+    assert est.score(Xte, yte) > 0.9
+    assert np.all(np.diff(est.loss_curve_[:5]) < 0)
+
+
+def test_float32_is_trained_in_float32(digits):
+    Xtr, Xte, ytr, yte = digits
+    est = _quiet_fit(
+        MLPClassifier((16,), max_iter=20, random_state=0), Xtr.astype(np.float32), ytr
+    )
+    assert all(c.dtype == np.float32 for c in est.coefs_ + est.intercepts_)
+    assert est.predict_proba(Xte.astype(np.float32)).dtype == np.float32
+    est64 = _quiet_fit(MLPClassifier((16,), max_iter=20, random_state=0), Xtr, ytr)
+    assert est64.coefs_[0].dtype == np.float64
+    assert abs(est.score(Xte, yte) - est64.score(Xte, yte)) < 0.02
+
+
+def test_coefs_are_views_of_one_flat_buffer(digits):
+    Xtr, _, ytr, _ = digits
+    est = _quiet_fit(MLPClassifier((16, 8), max_iter=2, random_state=0), Xtr, ytr)
+    for arr in est.coefs_ + est.intercepts_:
+        assert np.shares_memory(arr, est._params)
+    assert est._params.size == sum(a.size for a in est.coefs_ + est.intercepts_)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_input_equals_dense(digits, fmt):
+    Xtr, Xte, ytr, _ = digits
+    dense = _quiet_fit(MLPClassifier((16,), max_iter=5, random_state=0), Xtr, ytr)
+    sparse = _quiet_fit(
+        MLPClassifier((16,), max_iter=5, random_state=0),
+        sp.csr_matrix(Xtr).asformat(fmt),
+        ytr,
+    )
+    for a, b in zip(dense.coefs_, sparse.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        dense.predict_proba(Xte), sparse.predict_proba(sp.csr_matrix(Xte).asformat(fmt))
+    )
+
+
+def test_partial_fit_equals_fit_epochs(digits):
+    Xtr, _, ytr, _ = digits
+    params = dict(hidden_layer_sizes=(16,), solver="sgd", random_state=0, shuffle=False)
+    full = _quiet_fit(MLPClassifier(max_iter=3, **params), Xtr, ytr)
+    inc = MLPClassifier(**params)
+    for _ in range(3):
+        inc.partial_fit(Xtr, ytr, classes=np.unique(ytr))
+    for a, b in zip(full.coefs_, inc.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    assert inc.n_iter_ == 1 and inc.t_ == 3 * Xtr.shape[0]
+
+
+def test_partial_fit_requires_classes_and_rejects_lbfgs(digits):
+    Xtr, _, ytr, _ = digits
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        MLPClassifier().partial_fit(Xtr, ytr)
+    with pytest.raises(AttributeError, match="has no attribute 'partial_fit'") as info:
+        MLPClassifier(solver="lbfgs").partial_fit(Xtr, ytr, classes=np.unique(ytr))
+    assert "lbfgs is not stochastic" in str(info.value.__cause__)
+
+
+def test_warm_start_continues(digits):
+    Xtr, _, ytr, _ = digits
+    est = MLPClassifier((16,), max_iter=3, warm_start=True, random_state=0)
+    _quiet_fit(est, Xtr, ytr)
+    first = est.loss_curve_[-1]
+    _quiet_fit(est, Xtr, ytr)
+    assert len(est.loss_curve_) == 6 and est.loss_curve_[-1] < first
+    with pytest.raises(ValueError, match="warm_start can only be used"):
+        est.fit(Xtr, np.where(ytr == 0, 1, ytr))
+
+
+def test_early_stopping_restores_best_weights(digits):
+    Xtr, _, ytr, _ = digits
+    est = _quiet_fit(
+        MLPClassifier((32,), early_stopping=True, max_iter=60, n_iter_no_change=3,
+                      random_state=0, learning_rate_init=0.01),
+        Xtr, ytr,
+    )  # fmt: skip
+    assert est.best_loss_ is None
+    assert len(est.validation_scores_) == est.n_iter_
+    assert est.best_validation_score_ == max(est.validation_scores_)
+    assert est.n_iter_ < 60
+    # the restored weights reproduce the best validation score
+    rs = np.random.RandomState(0)
+    for shape in [(64, 32), (32,), (32, 10), (10,)]:  # the initial weights' draws
+        rs.uniform(size=shape)
+    train_idx, val_idx = train_test_split(
+        np.arange(len(ytr)), random_state=rs, test_size=0.1, stratify=ytr
+    )
+    assert est.score(Xtr[val_idx], ytr[val_idx]) == pytest.approx(
+        est.best_validation_score_
+    )
+
+
+def test_multilabel_and_string_labels(digits):
+    Xtr, Xte, ytr, _ = digits
+    Y = np.column_stack([ytr % 2, ytr > 4, ytr == 3]).astype(int)
+    est = _quiet_fit(MLPClassifier((32,), max_iter=50, random_state=0), Xtr, Y)
+    assert est.out_activation_ == "logistic" and est.n_outputs_ == 3
+    assert est.predict(Xte).shape == (Xte.shape[0], 3)
+    assert est.score(Xtr, Y) > 0.9
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven",
+                      "eight", "nine"], dtype=object)  # fmt: skip
+    est = _quiet_fit(MLPClassifier((32,), max_iter=30, random_state=0), Xtr, names[ytr])
+    assert set(est.predict(Xte)) <= set(names)
+    assert est.score(Xtr, names[ytr]) > 0.95
+
+
+def test_multioutput_regression_and_poisson():
+    X, y = datasets.make_regression(200, 5, n_targets=2, random_state=0, noise=1)
+    y = y / y.std()
+    est = _quiet_fit(
+        MLPRegressor(hidden_layer_sizes=(32,), max_iter=300, random_state=0), X, y
+    )
+    assert est.predict(X).shape == (200, 2) and est.score(X, y) > 0.9
+    counts = np.random.RandomState(0).poisson(np.exp(X[:, 0] / 2))
+    pois = _quiet_fit(
+        MLPRegressor(loss="poisson", max_iter=200, random_state=0), X, counts
+    )
+    assert pois.out_activation_ == "exp" and np.all(pois.predict(X) > 0)
+
+
+def test_sample_weight_zero_equals_dropping_rows():
+    X, y = datasets.make_classification(120, 6, random_state=0)
+    sw = np.ones(120)
+    sw[::3] = 0
+    params = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=50, random_state=0)
+    weighted = _quiet_fit(MLPClassifier(**params), X, y, sample_weight=sw)
+    dropped = _quiet_fit(MLPClassifier(**params), X[sw > 0], y[sw > 0])
+    for a, b in zip(weighted.coefs_, dropped.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+
+
+def test_verbose_prints_sklearn_lines(digits, capsys):
+    Xtr, _, ytr, _ = digits
+    _quiet_fit(MLPClassifier((8,), max_iter=2, verbose=True, random_state=0), Xtr, ytr)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Iteration 1, loss = ")
+    assert lines[1].startswith("Iteration 2, loss = ")
+
+
+def test_convergence_warning_and_reproducibility(digits):
+    Xtr, _, ytr, _ = digits
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations \\(2\\) reached"):
+        a = MLPClassifier((8,), max_iter=2, random_state=5).fit(Xtr, ytr)
+    b = _quiet_fit(MLPClassifier((8,), max_iter=2, random_state=5), Xtr, ytr)
+    for x, z in zip(a.coefs_, b.coefs_):
+        np.testing.assert_array_equal(x, z)
+
+
+def test_pipeline_gridsearch_clone_pickle(digits):
+    Xtr, Xte, ytr, yte = digits
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(max_iter=60, random_state=0))
+    grid = GridSearchCV(
+        pipe,
+        {"mlpclassifier__hidden_layer_sizes": [(16,), (32,)],
+         "mlpclassifier__alpha": [1e-4, 1e-2]},
+        cv=2, n_jobs=2,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        grid.fit(Xtr, ytr)
+    assert grid.best_score_ > 0.9
+    est = grid.best_estimator_[-1]
+    cloned = clone(est)
+    assert not hasattr(cloned, "coefs_") and cloned.get_params() == est.get_params()
+    for restored in (pickle.loads(pickle.dumps(grid.best_estimator_)),):
+        np.testing.assert_array_equal(
+            restored.predict_proba(Xte), grid.predict_proba(Xte)
+        )
+        inner = restored[-1]
+        assert all(np.shares_memory(c, inner._params) for c in inner.coefs_)
+
+
+def test_joblib_round_trip(tmp_path, digits):
+    Xtr, Xte, ytr, _ = digits
+    est = _quiet_fit(MLPClassifier((16,), max_iter=5, random_state=0), Xtr, ytr)
+    joblib.dump(est, tmp_path / "model.joblib")
+    restored = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_array_equal(restored.predict_proba(Xte), est.predict_proba(Xte))
+
+
+def test_replaced_coefs_are_used(digits):
+    Xtr, Xte, ytr, _ = digits
+    est = _quiet_fit(MLPClassifier((16,), max_iter=5, random_state=0), Xtr, ytr)
+    est.coefs_[0] = np.zeros_like(est.coefs_[0])
+    proba = est.predict_proba(Xte)
+    np.testing.assert_allclose(proba, np.broadcast_to(proba[0], proba.shape))
+
+
+@pytest.mark.parametrize(
+    "params, error",
+    [
+        (dict(hidden_layer_sizes=(0,)), ValueError),
+        (dict(learning_rate_init=0.0), InvalidParameterError),
+        (dict(batch_size=0), InvalidParameterError),
+        (dict(momentum=1.5), InvalidParameterError),
+        (dict(activation="swish"), InvalidParameterError),
+        (dict(solver="newton"), InvalidParameterError),
+        (dict(validation_fraction=1.0), InvalidParameterError),
+    ],
+)
+def test_invalid_hyperparameters(params, error):
+    X, y = datasets.make_classification(30, 4, random_state=0)
+    with pytest.raises(error):
+        MLPClassifier(**params).fit(X, y)
+
+
+def test_bad_input_errors():
+    X, y = datasets.make_classification(30, 4, random_state=0)
+    with pytest.raises(NotFittedError):
+        MLPClassifier().predict(X)
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        MLPClassifier().fit(bad, y)
+    bad[0, 0] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        MLPRegressor().fit(bad, y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        MLPClassifier().fit(X, y[:-1])
+    with pytest.raises(ValueError, match="0 sample"):
+        MLPClassifier().fit(X[:0], y[:0])
+    est = _quiet_fit(MLPClassifier(max_iter=2), X, y)
+    with pytest.raises(
+        ValueError, match="X has 3 features, but MLPClassifier is expecting 4"
+    ):
+        est.predict(X[:, :3])
+    with pytest.raises(InvalidParameterError, match="loss"):
+        MLPRegressor(loss="huber").fit(X, y)
