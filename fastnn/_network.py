@@ -258,10 +258,11 @@ def forward_hidden(Xb, csr, rows, params, offsets, units, ws, ws_offsets, act):
 
 @njit(**JIT)
 def layer_gradient_sums(gW, gb, W, D, alpha, sw_sum, scale):
-    """Finish a layer's gradient: ``gb = sum_rows(D)`` and, with ``scale``,
-    ``gW = (gW + alpha W) / sw_sum`` and ``gb /= sw_sum``.
+    """Finish a layer's gradient from the raw product ``gW = A_prev^T D``.
 
-    Without ``scale`` the raw sums are left for the fused optimizer step.
+    Sets ``gb = sum_rows(D)``; with ``scale`` also ``gW = (gW + alpha W) /
+    sw_sum`` and ``gb /= sw_sum``. Without ``scale`` the raw sums are left for
+    the fused optimizer step.
     """
     fan_in, fan_out = gW.shape
     inv = 1.0 / sw_sum

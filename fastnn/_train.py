@@ -1,5 +1,7 @@
-"""Training kernels: the loss and gradient of a batch, a whole epoch, and
-the full-data loss and gradient used by L-BFGS.
+"""Training kernels: a batch's loss and gradient, and a whole epoch.
+
+The batch kernel over all rows is also the full-data loss and gradient used
+by L-BFGS.
 
 One call of :func:`train_epoch` runs every mini-batch of an epoch: gather the
 batch's rows, forward, output loss and delta, backward, optimizer step. No
@@ -9,9 +11,9 @@ Python runs between batches and nothing is allocated inside the batch loop.
 import numpy as np
 from numba import njit
 
+from ._activations import inplace_bias_activation
 from ._config import JIT, JIT_NOGIL
 from ._losses import inplace_output_activation, output_loss_and_delta
-from ._activations import inplace_bias_activation
 from ._network import (
     backward,
     buffer,
