@@ -1,0 +1,679 @@
+"""Every jitted kernel of fastnn against its plain-numpy twin in reference.py.
+
+Each kernel runs in float32 and in float64 on small random shapes; the twins
+always compute in float64 from the very same (possibly float32) inputs, so the
+float32 tolerance measures float32 rounding only. Shapes include batches that
+do not divide the sample count, single-sample batches, single outputs, sparse
+CSR inputs (with empty rows, unsorted and duplicate column indices), sample
+weights and the L2 penalty. The last section checks numerical stability for
+logits of +-1e4.
+"""
+
+import numpy as np
+import pytest
+import reference as ref
+import scipy.sparse as sp
+
+from fastnn import _activations as fa
+from fastnn import _losses as fl
+from fastnn import _network as fnet
+from fastnn import _optimizers as fo
+from fastnn import _train as ft
+
+DTYPES = [np.float32, np.float64]
+TOL = {np.float32: (1e-5, 1e-6), np.float64: (1e-12, 1e-13)}
+ACTS = list(ref.HIDDEN_ACTIVATIONS)
+LOSSES = ["squared_error", "poisson", "binary_log_loss", "log_loss"]
+LOSS_CODE = {
+    "squared_error": fl.SQUARED_ERROR,
+    "poisson": fl.POISSON,
+    "binary_log_loss": fl.BINARY_LOG_LOSS,
+    "log_loss": fl.SOFTMAX_LOG_LOSS,
+}
+# (loss, number of outputs): single and multiple outputs, multilabel included.
+OUTPUT_CASES = [
+    ("squared_error", 1),
+    ("squared_error", 3),
+    ("poisson", 2),
+    ("binary_log_loss", 1),
+    ("binary_log_loss", 3),
+    ("log_loss", 4),
+]
+
+
+def assert_close(actual, expected, dtype, scale=1.0):
+    rtol, atol = TOL[dtype]
+    np.testing.assert_allclose(
+        np.asarray(actual, dtype=np.float64), expected, rtol=rtol, atol=atol * scale
+    )
+
+
+def eps_of(dtype):
+    return float(np.finfo(dtype).eps)
+
+
+def targets(rng, loss_name, n, k, dtype):
+    if loss_name == "squared_error":
+        Y = rng.normal(size=(n, k))
+    elif loss_name == "poisson":
+        Y = rng.poisson(1.5, size=(n, k)).astype(float)
+    elif loss_name == "binary_log_loss":
+        Y = rng.integers(0, 2, size=(n, k)).astype(float)
+    else:
+        Y = np.eye(k)[rng.integers(0, k, size=n)]
+    return np.ascontiguousarray(Y, dtype=dtype)
+
+
+def random_csr(rng, n, p, dtype, empty_row=True):
+    """CSR matrix with ~40% density; row 1 is empty when ``empty_row``."""
+    X = rng.normal(size=(n, p)) * (rng.random((n, p)) < 0.4)
+    if empty_row and n > 1:
+        X[1] = 0.0
+    return sp.csr_matrix(X.astype(dtype))
+
+
+def csr_arrays(X):
+    return (X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64))
+
+
+def empty_csr(dtype):
+    return (np.empty(0, dtype), np.empty(0, np.int64), np.empty(0, np.int64))
+
+
+def random_params(rng, units, dtype, scale=0.7):
+    _, size = fnet.parameter_layout(units)
+    return (scale * rng.normal(size=size)).astype(dtype)
+
+
+class Net:
+    """Layout arrays for a network with the given units (int64 array)."""
+
+    def __init__(self, units, n_rows, dtype):
+        self.units = np.asarray(units, dtype=np.int64)
+        self.offsets, self.size = fnet.parameter_layout(self.units)
+        self.ws_offsets, ws_size = fnet.workspace_layout(self.units, n_rows)
+        self.ws = np.full(ws_size, np.nan, dtype=dtype)
+
+    def buffer(self, kind, layer, n_rows):
+        start = self.ws_offsets[kind, layer]
+        size = n_rows * self.units[layer + 1]
+        return self.ws[start : start + size].reshape(n_rows, self.units[layer + 1])
+
+
+# ----------------------------------------------------------------------------
+# Hidden activations
+# ----------------------------------------------------------------------------
+Z_GRID = np.concatenate([np.linspace(-8, 8, 33), [-0.3, 1e-3, 0.0, 2.5]])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+def test_scalar_activation_and_derivative(act, dtype):
+    code = fa.ACTIVATION_CODES[act]
+    z = Z_GRID.astype(dtype)
+    f = np.array([fa.activation(dtype(v), code) for v in z])
+    assert_close(f, ref.activation(act, z), dtype)
+    a = ref.activation(act, z).astype(dtype)
+    fp = np.array(
+        [
+            fa.activation_prime(dtype(v), dtype(w), code)
+            for v, w in zip(z, a, strict=True)
+        ]
+    )
+    assert_close(fp, ref.activation_derivative(act, z), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("aliased", [False, True], ids=["separate", "in_place"])
+def test_inplace_bias_activation(act, dtype, aliased):
+    rng = np.random.default_rng(1)
+    Z = (2 * rng.normal(size=(7, 5))).astype(dtype)
+    b = rng.normal(size=5).astype(dtype)
+    Z_expected, A_expected = ref.bias_activation(Z, b, act)
+    A = Z if aliased else np.full_like(Z, np.nan)
+    fa.inplace_bias_activation(Z, b, A, fa.ACTIVATION_CODES[act])
+    assert_close(A, A_expected, dtype)
+    if not aliased:
+        assert_close(Z, Z_expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+def test_inplace_activation_derivative(act, dtype):
+    rng = np.random.default_rng(2)
+    Z = (2 * rng.normal(size=(6, 4))).astype(dtype)
+    Z[0, :2] = 0.0  # relu-like derivatives at exactly 0 follow f'(0) = f'(0-)
+    A = ref.activation(act, Z).astype(dtype)
+    delta = rng.normal(size=Z.shape).astype(dtype)
+    expected = ref.activation_derivative_product(Z, delta, act)
+    fa.inplace_activation_derivative(Z, A, delta, fa.ACTIVATION_CODES[act])
+    assert_close(delta, expected, dtype)
+
+
+# ----------------------------------------------------------------------------
+# Output layer: activations, losses and deltas
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss_name,k", OUTPUT_CASES)
+def test_inplace_output_activation(loss_name, k, dtype):
+    rng = np.random.default_rng(3)
+    Z = (2 * rng.normal(size=(9, k))).astype(dtype)
+    b = rng.normal(size=k).astype(dtype)
+    expected = ref.output_activation(ref.OUTPUT_ACTIVATION[loss_name], Z + b)
+    fl.inplace_output_activation(Z, b, LOSS_CODE[loss_name])
+    assert_close(Z, expected, dtype)
+
+
+def run_output_loss(Z, b, Y, rows, sw, loss_name):
+    """Call output_loss_and_delta on copies; returns (total, Z+b, A, delta)."""
+    Z = Z.copy()
+    A = np.full_like(Z, np.nan)
+    D = np.full_like(Z, np.nan)
+    sw_arg = np.empty(0, Z.dtype) if sw is None else sw
+    total = fl.output_loss_and_delta(
+        Z, b, A, D, Y, rows, sw_arg, LOSS_CODE[loss_name], eps_of(Z.dtype)
+    )
+    return total, Z, A, D
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("loss_name,k", OUTPUT_CASES)
+def test_output_loss_and_delta(loss_name, k, weighted, dtype):
+    rng = np.random.default_rng(4)
+    n_all, nb = 11, 6
+    Y = targets(rng, loss_name, n_all, k, dtype)
+    sw = rng.uniform(0.2, 2.0, n_all).astype(dtype) if weighted else None
+    rows = rng.permutation(n_all)[:nb].astype(np.int64)
+    Z = (1.5 * rng.normal(size=(nb, k))).astype(dtype)
+    b = rng.normal(size=k).astype(dtype)
+    total, Zb, A, D = run_output_loss(Z, b, Y, rows, sw, loss_name)
+
+    A_ref = ref.output_activation(ref.OUTPUT_ACTIVATION[loss_name], Z + b)
+    sw_b = None if sw is None else sw[rows]
+    sw_sum = nb if sw is None else float(sw_b.astype(np.float64).sum())
+    loss_ref = ref.loss(loss_name, Y[rows], A_ref, sw_b, eps_of(dtype))
+    assert_close(total / sw_sum, loss_ref, dtype)
+    assert_close(Zb, Z.astype(np.float64) + b, dtype)
+    assert_close(A, A_ref, dtype)
+    assert_close(D, ref.output_delta(A_ref, Y[rows], sw_b), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_log_losses_clip_probabilities_like_sklearn(dtype):
+    # Saturated logits: the probability is clipped to [eps, 1 - eps], so a
+    # confidently wrong sample costs -log(eps) and a right one -log(1 - eps).
+    Z = np.array([[60.0], [-60.0]], dtype=dtype)
+    Y = np.array([[0.0], [0.0]], dtype=dtype)
+    rows = np.arange(2, dtype=np.int64)
+    total, *_ = run_output_loss(Z, np.zeros(1, dtype), Y, rows, None, "binary_log_loss")
+    eps = eps_of(dtype)
+    assert_close(total, -np.log(eps) - np.log1p(-eps), dtype)
+    A = ref.output_activation("logistic", Z)
+    assert_close(total / 2, ref.loss("binary_log_loss", Y, A, None, eps), dtype)
+
+
+# ----------------------------------------------------------------------------
+# Layout, products and gradient pieces
+# ----------------------------------------------------------------------------
+def test_parameter_layout_is_sklearn_pack_order():
+    units = [4, 5, 3, 2]
+    _, size = fnet.parameter_layout(units)
+    params = np.arange(size, dtype=np.float64)
+    coefs, intercepts = fnet.layer_views(params, units)
+    assert [W.shape for W in coefs] == [(4, 5), (5, 3), (3, 2)]
+    assert [b.shape for b in intercepts] == [(5,), (3,), (2,)]
+    np.testing.assert_array_equal(ref.pack(coefs, intercepts), params)
+    assert all(np.shares_memory(a, params) for a in coefs + intercepts)
+
+
+def test_workspace_regions_are_disjoint_and_fit():
+    units, n_rows = [4, 5, 3, 2], 7
+    offsets, size = fnet.workspace_layout(units, n_rows)
+    regions = sorted(
+        (offsets[kind, i], offsets[kind, i] + n_rows * units[i + 1])
+        for kind in range(3)
+        for i in range(len(units) - 1)
+    )
+    assert regions[0][0] == 0 and regions[-1][1] == size
+    assert all(a[1] <= b[0] for a, b in zip(regions, regions[1:], strict=False))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ["logistic", "relu"])
+def test_glorot_uniform_draws_like_sklearn(act, dtype):
+    units = [4, 5, 2]
+    params = fnet.glorot_uniform_params(units, act, np.random.RandomState(0), dtype)
+    assert params.dtype == dtype
+    rs = np.random.RandomState(0)
+    factor = 2.0 if act == "logistic" else 6.0
+    coefs, intercepts = [], []
+    for fan_in, fan_out in zip(units[:-1], units[1:], strict=True):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        coefs.append(rs.uniform(-bound, bound, (fan_in, fan_out)))
+        intercepts.append(rs.uniform(-bound, bound, fan_out))
+    assert_close(params, ref.pack(coefs, intercepts), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_csr_products(dtype):
+    rng = np.random.default_rng(5)
+    X = random_csr(rng, 9, 6, dtype)
+    # A hand-built row with unsorted and duplicated column indices.
+    data = np.concatenate([X.data, np.array([1.5, -0.5, 2.0], dtype)])
+    indices = np.concatenate([X.indices, [4, 0, 4]])
+    indptr = np.concatenate([X.indptr, [X.indptr[-1] + 3]])
+    X = sp.csr_matrix((data, indices, indptr), shape=(10, 6))
+    rows = np.array([9, 1, 3, 3, 0, 7], dtype=np.int64)
+    W = rng.normal(size=(6, 4)).astype(dtype)
+    out = np.full((6, 4), np.nan, dtype)
+    fnet.csr_rows_dot(*csr_arrays(X), rows, W, out)
+    assert_close(out, ref.csr_rows_dot(X, rows, W), dtype)
+    D = rng.normal(size=(6, 4)).astype(dtype)
+    outT = np.full((6, 4), np.nan, dtype)
+    fnet.csr_rows_transpose_dot(*csr_arrays(X), rows, D, outT)
+    assert_close(outT, ref.csr_rows_transpose_dot(X, rows, D), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("scale", [True, False], ids=["scaled", "raw"])
+def test_layer_gradient_sums(scale, dtype):
+    rng = np.random.default_rng(6)
+    gW = rng.normal(size=(4, 3)).astype(dtype)
+    W = rng.normal(size=(4, 3)).astype(dtype)
+    D = rng.normal(size=(5, 3)).astype(dtype)
+    gb = np.full(3, np.nan, dtype)
+    raw_gW, raw_gb = gW.astype(np.float64), D.astype(np.float64).sum(axis=0)
+    fnet.layer_gradient_sums(gW, gb, W, D, 0.3, 2.5, scale)
+    if scale:  # sklearn's (A^T D + alpha W) / sw_sum and sum(D) / sw_sum
+        assert_close(gW, (raw_gW + 0.3 * W) / 2.5, dtype)
+        assert_close(gb, raw_gb / 2.5, dtype)
+    else:  # raw sums, left for the fused optimizer step
+        assert_close(gW, raw_gW, dtype)
+        assert_close(gb, raw_gb, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gather_rows_and_l2_penalty(dtype):
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(8, 3)).astype(dtype)
+    rows = np.array([5, 0, 5, 7], dtype=np.int64)
+    out = np.full((6, 3), np.nan, dtype)
+    ft.gather_rows(X, rows, out)
+    np.testing.assert_array_equal(out[:4], X[rows])
+    net = Net([3, 4, 2], 1, dtype)
+    params = random_params(rng, net.units, dtype)
+    coefs, _ = ref.unpack(params, net.units)
+    penalty = ft.l2_penalty(params, net.offsets, net.units)
+    assert_close(penalty, ref.l2_penalty(coefs), dtype)
+
+
+# ----------------------------------------------------------------------------
+# Forward pass, batch loss and gradient
+# ----------------------------------------------------------------------------
+def kernel_inputs(X, rows, sparse, dtype):
+    """(Xb, csr) as the estimator hands them to the kernels."""
+    if sparse:
+        Xs = sp.csr_matrix(X)
+        return np.empty((0, X.shape[1]), dtype), csr_arrays(Xs)
+    return np.ascontiguousarray(X[rows]), empty_csr(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("act", ACTS)
+def test_forward_hidden(act, sparse, dtype):
+    rng = np.random.default_rng(8)
+    units = [6, 5, 4, 3]
+    X = random_csr(rng, 10, 6, dtype).toarray()
+    rows = np.array([2, 9, 1, 4, 4, 0, 7], dtype=np.int64)
+    net = Net(units, len(rows), dtype)
+    params = random_params(rng, net.units, dtype)
+    Xb, csr = kernel_inputs(X, rows, sparse, dtype)
+    code = fa.ACTIVATION_CODES[act]
+    fnet.forward_hidden(
+        Xb, csr, rows, params, net.offsets, net.units, net.ws, net.ws_offsets, code
+    )
+    coefs, intercepts = ref.unpack(params, units)
+    Zs, As = ref.forward(X[rows], coefs, intercepts, act, "identity")
+    for i in range(2):
+        assert_close(net.buffer(0, i, len(rows)), Zs[i], dtype, scale=10)
+        assert_close(net.buffer(1, i, len(rows)), As[i], dtype, scale=10)
+    # the output layer's Z is left without its bias
+    assert_close(net.buffer(0, 2, len(rows)), Zs[2] - intercepts[2], dtype, scale=10)
+
+
+def kernel_batch(X, Y, sw, rows, params, units, act, loss_name, alpha, sparse):
+    """Run batch_loss_and_gradient; returns (loss, grads, net)."""
+    dtype = params.dtype
+    net = Net(units, len(rows), dtype)
+    Xb, csr = kernel_inputs(X, rows, sparse, dtype)
+    grads = np.full_like(params, np.nan)
+    loss = ft.batch_loss_and_gradient(
+        Xb, csr, rows, Y, np.empty(0, dtype) if sw is None else sw,
+        params, grads, net.offsets, net.units, net.ws, net.ws_offsets,
+        fa.ACTIVATION_CODES[act], LOSS_CODE[loss_name], eps_of(dtype), alpha,
+    )  # fmt: skip
+    return loss, grads, net
+
+
+# (sparse, weighted, alpha, n_samples, batch rows)
+BATCH_CONFIGS = [
+    pytest.param(False, False, 0.0, 9, 9, id="dense"),
+    pytest.param(True, True, 0.05, 9, 6, id="csr-sw-alpha"),
+    pytest.param(False, True, 0.3, 9, 5, id="dense-sw-alpha"),
+    pytest.param(False, False, 0.1, 1, 1, id="n1-alpha"),
+    pytest.param(True, False, 0.0, 4, 1, id="csr-batch1"),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sparse,weighted,alpha,n,nb", BATCH_CONFIGS)
+@pytest.mark.parametrize("loss_name,k", OUTPUT_CASES)
+@pytest.mark.parametrize("act", ACTS)
+def test_batch_loss_and_gradient(
+    act, loss_name, k, sparse, weighted, alpha, n, nb, dtype
+):
+    rng = np.random.default_rng(9)
+    units = [5, 4, 3, k]
+    X = random_csr(rng, n, 5, dtype).toarray()
+    Y = targets(rng, loss_name, n, k, dtype)
+    sw = rng.uniform(0.2, 2.0, n).astype(dtype) if weighted else None
+    rows = rng.permutation(n)[:nb].astype(np.int64)
+    params = random_params(rng, units, dtype)
+    loss, grads, net = kernel_batch(
+        X, Y, sw, rows, params, units, act, loss_name, alpha, sparse
+    )
+    sw_b = None if sw is None else sw[rows]
+    loss_ref, grads_ref = ref.flat_loss_and_gradient(
+        X[rows], Y[rows], sw_b, params, units, act, loss_name, alpha, eps_of(dtype)
+    )
+    assert_close(loss, loss_ref, dtype, scale=10)
+    assert_close(grads, grads_ref, dtype, scale=10)
+    coefs, intercepts = ref.unpack(params, units)
+    _, As = ref.forward(
+        X[rows], coefs, intercepts, act, ref.OUTPUT_ACTIVATION[loss_name]
+    )
+    assert_close(net.buffer(1, 2, nb), As[-1], dtype, scale=10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("loss_name,k", OUTPUT_CASES)
+@pytest.mark.parametrize("block", [4, 64])
+def test_predict_forward(loss_name, k, sparse, block, dtype):
+    rng = np.random.default_rng(10)
+    units = [6, 5, 4, k]
+    X = random_csr(rng, 11, 6, dtype).toarray()
+    params = random_params(rng, np.array(units), dtype)
+    net = Net(units, 1, dtype)
+    if sparse:
+        Xk, csr = np.empty((0, 6), dtype), csr_arrays(sp.csr_matrix(X))
+    else:
+        Xk, csr = X, empty_csr(dtype)
+    result = np.full((11, k), np.nan, dtype)
+    act = "gelu"
+    ft.predict_forward(
+        Xk, csr, params, net.offsets, net.units, fa.ACTIVATION_CODES[act],
+        LOSS_CODE[loss_name], block, result,
+    )  # fmt: skip
+    coefs, intercepts = ref.unpack(params, units)
+    _, As = ref.forward(X, coefs, intercepts, act, ref.OUTPUT_ACTIVATION[loss_name])
+    assert_close(result, As[-1], dtype, scale=10)
+
+
+# ----------------------------------------------------------------------------
+# Optimizers
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_momentum_update(nesterov, dtype):
+    rng = np.random.default_rng(11)
+    p, g, v = (rng.normal(size=13).astype(dtype) for _ in range(3))
+    p_ref, v_ref = ref.sgd_step(p, g, v, 0.1, 0.9, nesterov)
+    fo.sgd_momentum_update(p, g, v, 0.1, 0.9, nesterov)
+    assert_close(p, p_ref, dtype)
+    assert_close(v, v_ref, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("t", [1, 2, 50])
+def test_adam_update(t, dtype):
+    rng = np.random.default_rng(12)
+    p, g, m = (rng.normal(size=13).astype(dtype) for _ in range(3))
+    v = rng.uniform(0.0, 2.0, 13).astype(dtype)
+    expected = ref.adam_step(p, g, m, v, t, 0.1, 0.9, 0.999, 1e-8)
+    fo.adam_update(p, g, m, v, 0.1, 0.9, 0.999, 1e-8, t)
+    for actual, want in zip((p, m, v), expected, strict=True):
+        assert_close(actual, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("solver", ["sgd", "nesterov", "adam"])
+def test_optimizer_step_dispatch(solver, dtype):
+    rng = np.random.default_rng(13)
+    p, g = (rng.normal(size=7).astype(dtype) for _ in range(2))
+    state = rng.uniform(0.0, 1.0, (2, 7)).astype(dtype)
+    step = np.array([3], dtype=np.int64)
+    hyper = np.array([0.05, 0.8, float(solver == "nesterov"), 0.9, 0.99, 1e-7])
+    if solver == "adam":
+        expected = ref.adam_step(p, g, state[0], state[1], 4, 0.05, 0.9, 0.99, 1e-7)
+    else:
+        expected = ref.sgd_step(p, g, state[0], 0.05, 0.8, solver == "nesterov")
+        expected += (state[1].astype(np.float64),)
+    code = fo.ADAM if solver == "adam" else fo.SGD
+    fo.optimizer_step(p, g, state, code, hyper, step)
+    assert step[0] == (4 if solver == "adam" else 3)
+    for actual, want in zip((p, state[0], state[1]), expected, strict=True):
+        assert_close(actual, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("solver", ["sgd", "nesterov", "adam"])
+def test_fused_optimizer_step_from_raw_sums(solver, dtype):
+    # The step finishes the gradient itself: g = (raw + alpha p) / sw_sum on
+    # the first n_coef entries (coefficients), g = raw / sw_sum on the rest.
+    rng = np.random.default_rng(20)
+    n_params, n_coef, alpha, sw_sum = 11, 8, 0.2, 3.5
+    p, raw = (rng.normal(size=n_params).astype(dtype) for _ in range(2))
+    state = rng.uniform(0.0, 1.0, (2, n_params)).astype(dtype)
+    step = np.array([0], dtype=np.int64)
+    hyper = np.array([0.05, 0.8, float(solver == "nesterov"), 0.9, 0.99, 1e-7])
+    g = raw.astype(np.float64) / sw_sum
+    g[:n_coef] += alpha * p[:n_coef] / sw_sum
+    if solver == "adam":
+        expected = ref.adam_step(p, g, state[0], state[1], 1, 0.05, 0.9, 0.99, 1e-7)
+    else:
+        expected = ref.sgd_step(p, g, state[0], 0.05, 0.8, solver == "nesterov")
+        expected += (state[1].astype(np.float64),)
+    fo.fused_optimizer_step(
+        p, raw, state, fo.ADAM if solver == "adam" else fo.SGD, hyper, step,
+        alpha, 1.0 / sw_sum, n_coef, np.empty(6, dtype),
+    )  # fmt: skip
+    assert step[0] == (1 if solver == "adam" else 0)
+    for actual, want in zip((p, state[0], state[1]), expected, strict=True):
+        assert_close(actual, want, dtype)
+
+
+# ----------------------------------------------------------------------------
+# A whole epoch
+# ----------------------------------------------------------------------------
+OPT = {
+    "sgd": dict(solver="sgd", lr=0.1, momentum=0.9, nesterov=False),
+    "nesterov": dict(solver="sgd", lr=0.1, momentum=0.9, nesterov=True),
+    "adam": dict(solver="adam", lr=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-8),
+}
+
+
+def run_epoch_pair(prob, batch_size, solver, sparse):
+    """Train one epoch with the kernel and the twin from the same state.
+
+    ``prob`` holds X, Y, sw, order, params, units, act, loss_name and alpha.
+    """
+    X, params, sw, order = prob["X"], prob["params"], prob["sw"], prob["order"]
+    dtype = params.dtype
+    rng = np.random.default_rng(14)
+    state = (0.01 * rng.normal(size=(2, params.size))).astype(dtype)
+    state[1] = np.abs(state[1])
+    step = np.array([2], dtype=np.int64)
+    opt = dict(OPT[solver], t=2, velocity=state[0], m=state[0], v=state[1])
+    momentum, nesterov = opt.get("momentum", 0.0), opt.get("nesterov", False)
+    hyper = np.array([opt["lr"], momentum, float(nesterov), 0.9, 0.999, 1e-8])
+    loss_ref, params_ref = ref.epoch(
+        batch_size=batch_size, eps=eps_of(dtype), opt=opt, **prob
+    )
+    net = Net(prob["units"], batch_size, dtype)
+    if sparse:
+        Xk, csr = np.empty((0, X.shape[1]), dtype), csr_arrays(sp.csr_matrix(X))
+        Xbuf = np.empty((0, X.shape[1]), dtype)
+    else:
+        Xk, csr = X, empty_csr(dtype)
+        Xbuf = np.empty((batch_size, X.shape[1]), dtype)
+    params = params.copy()
+    loss = ft.train_epoch(
+        Xk, csr, prob["Y"], np.empty(0, dtype) if sw is None else sw, order,
+        batch_size, params, np.empty_like(params), state, net.offsets, net.units,
+        net.ws, net.ws_offsets, Xbuf, fa.ACTIVATION_CODES[prob["act"]],
+        LOSS_CODE[prob["loss_name"]], eps_of(dtype), prob["alpha"],
+        fo.ADAM if solver == "adam" else fo.SGD, hyper, step,
+    )  # fmt: skip
+    n_batches = -(-len(order) // batch_size)
+    return (loss, params, state, step[0]), (loss_ref, params_ref, opt, 2 + n_batches)
+
+
+def check_epoch(kernel, twin, solver, dtype):
+    (loss, params, state, step), (loss_ref, params_ref, opt, step_ref) = kernel, twin
+    assert_close(loss, loss_ref, dtype, scale=10)
+    assert_close(params, params_ref, dtype, scale=10)
+    if solver == "adam":
+        assert step == step_ref
+        assert_close(state[0], opt["m"], dtype, scale=10)
+        assert_close(state[1], opt["v"], dtype, scale=10)
+    else:
+        assert_close(state[0], opt["velocity"], dtype, scale=10)
+
+
+def epoch_problem(rng, n, units, act, loss_name, alpha, dtype, weighted=False):
+    X = random_csr(rng, n, units[0], dtype).toarray()
+    return dict(
+        X=X,
+        Y=targets(rng, loss_name, n, units[-1], dtype),
+        sw=rng.uniform(0.2, 2.0, n).astype(dtype) if weighted else None,
+        order=rng.permutation(n).astype(np.int64),
+        params=random_params(rng, units, dtype, scale=0.5),
+        units=units,
+        act=act,
+        loss_name=loss_name,
+        alpha=alpha,
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("batch_size", [20, 7, 5, 1])
+@pytest.mark.parametrize("solver", ["sgd", "nesterov", "adam"])
+def test_train_epoch(solver, batch_size, weighted, sparse, dtype):
+    rng = np.random.default_rng(15)
+    prob = epoch_problem(rng, 20, [6, 5, 3], "tanh", "log_loss", 1e-2, dtype, weighted)
+    kernel, twin = run_epoch_pair(prob, batch_size, solver, sparse)
+    check_epoch(kernel, twin, solver, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss_name,k", OUTPUT_CASES)
+@pytest.mark.parametrize("act", ACTS)
+def test_train_epoch_every_activation_and_loss(act, loss_name, k, dtype):
+    rng = np.random.default_rng(16)
+    prob = epoch_problem(rng, 13, [4, 5, k], act, loss_name, 1e-3, dtype)
+    kernel, twin = run_epoch_pair(prob, 4, "sgd", False)
+    check_epoch(kernel, twin, "sgd", dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_train_epoch_single_sample(dtype):
+    rng = np.random.default_rng(17)
+    prob = epoch_problem(rng, 1, [3, 4, 2], "relu", "squared_error", 0.1, dtype)
+    kernel, twin = run_epoch_pair(prob, 1, "adam", False)
+    check_epoch(kernel, twin, "adam", dtype)
+
+
+# ----------------------------------------------------------------------------
+# Numerical stability for logits of +-1e4
+# ----------------------------------------------------------------------------
+HUGE = np.array([-1e4, -1e3, -90.0, 90.0, 1e3, 1e4])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+def test_hidden_activations_at_huge_inputs(act, dtype):
+    code = fa.ACTIVATION_CODES[act]
+    z = HUGE.astype(dtype)
+    f = np.array([fa.activation(v, code) for v in z])
+    fp = np.array(
+        [fa.activation_prime(v, dtype(w), code) for v, w in zip(z, f, strict=True)]
+    )
+    assert np.isfinite(f).all() and np.isfinite(fp).all()
+    assert_close(f, ref.activation(act, z), dtype)
+    assert_close(fp, ref.activation_derivative(act, z), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss_name,k", [c for c in OUTPUT_CASES if c[0] != "poisson"])
+def test_output_layer_at_huge_logits(loss_name, k, dtype):
+    rng = np.random.default_rng(18)
+    n = 8
+    Z = rng.choice([-1e4, 1e4, 0.0, 3.0], size=(n, k)).astype(dtype)
+    Z[0] = 1e4  # ties at the maximum
+    Y = targets(rng, loss_name, n, k, dtype)
+    rows = np.arange(n, dtype=np.int64)
+    total, _, A, D = run_output_loss(Z, np.zeros(k, dtype), Y, rows, None, loss_name)
+    assert np.isfinite(total) and np.isfinite(A).all() and np.isfinite(D).all()
+    A_ref = ref.output_activation(ref.OUTPUT_ACTIVATION[loss_name], Z)
+    assert_close(total / n, ref.loss(loss_name, Y, A_ref, None, eps_of(dtype)), dtype)
+    assert_close(A, A_ref, dtype)
+    if loss_name == "log_loss":
+        assert_close(A.sum(axis=1), np.ones(n), dtype)
+    P = Z.copy()
+    fl.inplace_output_activation(P, np.zeros(k, dtype), LOSS_CODE[loss_name])
+    assert np.isfinite(P).all()
+    assert_close(P, A_ref, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_poisson_at_very_negative_log_rate(dtype):
+    Z = np.array([[-1e4], [-1e3]], dtype=dtype)
+    Y = np.array([[0.0], [2.0]], dtype=dtype)
+    total, _, A, D = run_output_loss(
+        Z, np.zeros(1, dtype), Y, np.arange(2, dtype=np.int64), None, "poisson"
+    )
+    # y log(y / exp(z)) - y + exp(z) = y (log y - z) - y, computed from z
+    expected = 0.0 + 2.0 * (np.log(2.0) + 1e3) - 2.0
+    assert_close(total, expected, dtype)
+    assert np.isfinite(A).all() and np.isfinite(D).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss_name,k", [("log_loss", 3), ("binary_log_loss", 2)])
+def test_network_with_huge_logits_stays_finite(loss_name, k, dtype):
+    rng = np.random.default_rng(19)
+    units = [4, 5, k]
+    X = rng.normal(size=(6, 4)).astype(dtype)
+    Y = targets(rng, loss_name, 6, k, dtype)
+    params = random_params(rng, units, dtype)
+    coefs, _ = fnet.layer_views(params, units)
+    coefs[-1] *= dtype(1e4)  # tanh units of +-1 times 1e4: logits ~ +-1e4
+    rows = np.arange(6, dtype=np.int64)
+    loss, grads, net = kernel_batch(
+        X, Y, None, rows, params, units, "tanh", loss_name, 1e-4, False
+    )
+    assert np.isfinite(loss) and np.isfinite(grads).all()
+    assert np.abs(net.buffer(0, 1, 6)).max() > 1e3
+    loss_ref, grads_ref = ref.flat_loss_and_gradient(
+        X, Y, None, params, units, "tanh", loss_name, 1e-4, eps_of(dtype)
+    )
+    assert_close(loss, loss_ref, dtype, scale=10)
+    if loss_name == "log_loss":
+        P = net.buffer(1, 1, 6)
+        assert_close(P.sum(axis=1), np.ones(6), dtype)
