@@ -8,6 +8,7 @@ objects. One kernel call trains a whole epoch; the Python loop here runs once
 per epoch.
 """
 
+import copy
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
@@ -39,6 +40,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
+from threadpoolctl import threadpool_limits
 
 from ._activations import ACTIVATION_CODES
 from ._losses import BINARY_LOG_LOSS, POISSON, SOFTMAX_LOG_LOSS, SQUARED_ERROR
@@ -60,6 +62,16 @@ _OUT_ACTIVATIONS = {
     "softmax": SOFTMAX_LOG_LOSS,
 }
 _PREDICT_BLOCK = 1024
+# Below this many weights in the largest layer, one BLAS thread beats two:
+# thread wake-ups cost more than the small products save, and on a loaded
+# 2-core machine they can cost 10x.
+_SMALL_LAYER = 64 * 1024
+
+
+def _blas_threads(layer_units):
+    """BLAS thread limit for training a network with ``layer_units``."""
+    largest = max(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
+    return 1 if largest < _SMALL_LAYER else None
 
 
 def _empty_csr(dtype):
@@ -284,19 +296,43 @@ class BaseMLP(BaseEstimator, ABC):
             self._initialize(Y, layer_units, X.dtype)
         else:
             self._check_continuation(layer_units, X.dtype)
-        saved = None if first_pass else self._params.copy()
-        if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, y, Y, sample_weight, incremental)
-        else:
-            self._fit_lbfgs(X, Y, sample_weight)
+        saved = None if first_pass else self._snapshot()
+        with threadpool_limits(limits=_blas_threads(layer_units), user_api="blas"):
+            if self.solver in _STOCHASTIC_SOLVERS:
+                self._fit_stochastic(X, y, Y, sample_weight, incremental)
+            else:
+                self._fit_lbfgs(X, Y, sample_weight)
         if not np.isfinite(self._params).all():
             if saved is not None:
-                self._params[:] = saved
+                self._restore(saved)
             raise ValueError(
                 "Solver produced non-finite parameter weights. The input data may"
                 " contain large values and need to be preprocessed."
             )
         return self
+
+    _SNAPSHOT = (
+        "n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_",
+        "best_validation_score_", "_no_improvement_count", "_optimizer_state",
+        "_optimizer_step", "_learning_rate", "_best_params",
+    )  # fmt: skip
+
+    def _snapshot(self):
+        """Copies of the weights, optimizer state and counters before a fit."""
+        state = {"_params": self._params.copy()}
+        for name in self._SNAPSHOT:
+            if hasattr(self, name):
+                state[name] = copy.deepcopy(getattr(self, name))
+        return state
+
+    def _restore(self, state):
+        """Roll back a diverged call to the state saved by :meth:`_snapshot`."""
+        self._params[:] = state.pop("_params")
+        for name in self._SNAPSHOT:
+            if name in state:
+                setattr(self, name, state[name])
+            elif hasattr(self, name):
+                delattr(self, name)
 
     def _check_continuation(self, layer_units, dtype):
         """Continue from the current weights; cast them to the data's dtype."""

@@ -1,0 +1,64 @@
+"""Benchmarks of every workload row: fastnn against scikit-learn and PyTorch.
+
+Each row is one pytest-benchmark group holding ``<row>-fastnn`` and one test
+per peer; a round is one complete fit of ``k`` epochs (see ``workloads``), so
+the per-epoch time is the round time divided by ``extra_info["epochs"]``.
+Every test also asserts that the implementation did the agreed work (epoch
+count, finite loss, dtype kept, prediction shape).
+"""
+
+import numpy as np
+import pytest
+from conftest import record
+from workloads import WORKLOADS, make_case, smoke_mode
+
+ROUNDS = 1 if smoke_mode() else 3
+
+CASES = [
+    pytest.param(
+        name, impl, id=f"{name}-{impl}", marks=pytest.mark.benchmark(group=name)
+    )
+    for name, wl in WORKLOADS.items()
+    for impl in wl.impls
+]
+
+
+@pytest.mark.parametrize(("name", "impl"), CASES)
+def test_workload(benchmark, workload_data, name, impl):
+    if impl == "torch":
+        pytest.importorskip("torch")
+    wl = WORKLOADS[name]
+    X, y = workload_data(name)
+    case = make_case(impl, wl, X, y)
+    case.warmup()
+    benchmark.extra_info["epochs"] = case.units
+    benchmark.extra_info["unit"] = wl.unit
+    result = benchmark.pedantic(case.run, rounds=ROUNDS, iterations=1)
+    case.check(result)
+    record(name, impl, benchmark, case.units)
+
+
+def _matmul(impl, a, b):
+    if impl == "numpy":
+        out = np.empty((a.shape[0], b.shape[1]), dtype=np.float32)
+        return lambda: np.matmul(a, b, out=out)
+    torch = pytest.importorskip("torch")
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    tout = torch.empty((a.shape[0], b.shape[1]), dtype=torch.float32)
+    return lambda: torch.matmul(ta, tb, out=tout).numpy()
+
+
+@pytest.mark.benchmark(group="peak")
+@pytest.mark.parametrize("impl", ["numpy", "torch"])
+def test_matmul_peak(benchmark, impl):
+    """fp32 peak reference: a 1024 x 1024 x 1024 matrix product."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((1024, 1024), dtype=np.float32)
+    b = rng.standard_normal((1024, 1024), dtype=np.float32)
+    run = _matmul(impl, a, b)
+    run()
+    out = benchmark.pedantic(run, rounds=2 if smoke_mode() else 20, iterations=1)
+    rows = [0, 511, 1023]
+    expected = a[rows].astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(out[rows], expected, rtol=1e-4, atol=1e-3)
+    record("peak", impl, benchmark, 1)
