@@ -8,10 +8,13 @@ process loads the kernels instead of compiling them.
 
 The fastmath flags deliberately leave out ``nnan`` and ``ninf``: softmax,
 log-sum-exp and the log-loss rely on real ``inf`` and ``NaN`` arithmetic, and
-divergence detection relies on ``NaN`` surviving to the weights.
+divergence detection relies on ``NaN`` surviving to the weights. They also
+leave out ``contract`` (FMA formation) and ``reassoc``: with them, the machine
+code loaded from numba's cache rounded differently from a fresh compile of the
+same kernel, which broke bit-identical results across processes.
 """
 
-FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+FASTMATH = {"nsz", "arcp"}
 
 JIT = {"cache": True, "fastmath": FASTMATH, "nogil": False, "error_model": "numpy"}
 JIT_NOGIL = {**JIT, "nogil": True}

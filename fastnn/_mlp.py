@@ -614,7 +614,11 @@ class BaseMLP(BaseEstimator, ABC):
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         params = self._sync_params()
-        dense, csr = kernel_input(X, params.dtype)
+        dtype = np.result_type(X.dtype, params.dtype)
+        if dtype not in (np.float32, np.float64):
+            dtype = np.float64
+        params = params.astype(dtype, copy=False)
+        dense, csr = kernel_input(X, dtype)
         units = self._layer_units()
         offsets, _ = parameter_layout(units)
         act, out = self._kernel_codes()
