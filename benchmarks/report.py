@@ -312,12 +312,35 @@ def _parse(argv):
     p.add_argument("--out", default=None, help="directory for results.*")
     p.add_argument("--only", default=None, help="comma-separated row names")
     p.add_argument("--no-subprocess", action="store_true", help="skip cold start")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="limit BLAS/OpenMP/numba/torch threads (diagnosis on a busy machine; "
+        "the published table uses the libraries' defaults)",
+    )
     return p.parse_args(argv)
+
+
+def limit_threads(n):
+    """Limit every thread pool of this process (and of its children) to ``n``."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    for var in ("OMP", "OPENBLAS", "MKL", "NUMBA"):
+        os.environ[f"{var}_NUM_THREADS"] = str(n)
+    threadpool_limits(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    torch = _torch()
+    if torch is not None:
+        torch.set_num_threads(n)
 
 
 def main(argv=None):
     """Run the report; see the module docstring."""
     args = _parse(argv)
+    if args.threads:
+        limit_threads(args.threads)
     out_dir = args.out or (tempfile.mkdtemp() if smoke_mode() else HERE)
     names = args.only.split(",") if args.only else list(WORKLOADS)
     print(machine_line())
