@@ -500,7 +500,7 @@ class BaseMLP(BaseEstimator, ABC):
                 reporter.epoch(self.n_iter_, self.loss_, score)
                 self._end_of_epoch_schedule()
                 if self._no_improvement_count > self.n_iter_no_change:
-                    if self._trigger_stopping(validation is not None):
+                    if self._trigger_stopping(validation is not None, reporter):
                         break
                     self._no_improvement_count = 0
                 if incremental:
@@ -526,24 +526,24 @@ class BaseMLP(BaseEstimator, ABC):
                 (self.t_ + 1) ** self.power_t
             )
 
-    def _trigger_stopping(self, early_stopping):
-        """Stop, or divide the 'adaptive' SGD learning rate by 5."""
+    def _trigger_stopping(self, early_stopping, reporter):
+        """Stop, or divide the 'adaptive' SGD learning rate by 5.
+
+        The note goes through ``reporter`` so that a progress bar stays intact.
+        """
         subject = "Validation score" if early_stopping else "Training loss"
         msg = (
             f"{subject} did not improve more than tol={self.tol:f}"
             f" for {self.n_iter_no_change} consecutive epochs."
         )
         if self.solver != "sgd" or self.learning_rate != "adaptive":
-            if self.verbose:
-                print(msg + " Stopping.")
+            reporter.write(msg + " Stopping.")
             return True
         if self._learning_rate <= 1e-6:
-            if self.verbose:
-                print(msg + " Learning rate too small. Stopping.")
+            reporter.write(msg + " Learning rate too small. Stopping.")
             return True
         self._learning_rate /= 5.0
-        if self.verbose:
-            print(msg + " Setting learning rate to %f" % self._learning_rate)
+        reporter.write(msg + " Setting learning rate to %f" % self._learning_rate)
         return False
 
     def _update_no_improvement_count(self, validation):

@@ -27,9 +27,16 @@ from ._optimizers import fused_optimizer_step
 
 @njit(**JIT)
 def gather_rows(X, rows, out):
-    """``out[:len(rows)] = X[rows]`` for a dense C-contiguous X."""
+    """``out[:len(rows)] = X[rows]`` for a dense C-contiguous X.
+
+    Written as an explicit loop: a slice assignment would also compile numpy's
+    shape-mismatch error path (string formatting), about 2 s of compile time.
+    """
     for i in range(rows.shape[0]):
-        out[i, :] = X[rows[i], :]
+        src = X[rows[i]]
+        dst = out[i]
+        for j in range(src.shape[0]):
+            dst[j] = src[j]
 
 
 @njit(**JIT)

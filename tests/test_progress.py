@@ -125,3 +125,24 @@ def test_estimator_verbose_two_reports_validation_scores(capsys):
     assert len(scores) == est.n_iter_ == 3
     # the bar: tqdm's on stderr, or the plain lines on stdout without tqdm
     assert "3/3" in captured.err + captured.out
+
+
+def test_stopping_message_matches_sklearn(capsys):
+    """The note printed when training stops is scikit-learn's, word for word."""
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    X, y = load_iris(return_X_y=True)
+    params = dict(
+        hidden_layer_sizes=(8,), max_iter=200, n_iter_no_change=2, tol=10.0,
+        verbose=1, random_state=0,
+    )  # fmt: skip
+    outputs = []
+    for cls in (MLPClassifier, SkMLPClassifier):
+        cls(**params).fit(X, y)
+        out = capsys.readouterr().out.splitlines()
+        outputs.append([line for line in out if "did not improve" in line])
+    assert outputs[0] == outputs[1]
+    assert outputs[0] == [
+        "Training loss did not improve more than tol=10.000000 for 2 "
+        "consecutive epochs. Stopping."
+    ]
