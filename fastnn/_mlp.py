@@ -27,7 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d, shuffle
+from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
@@ -105,6 +105,18 @@ def kernel_input(X, dtype):
         )
         return np.empty((0, X.shape[1]), dtype=dtype), csr
     return np.ascontiguousarray(X, dtype=dtype), _empty_csr(dtype)
+
+
+def _shuffled(indices, random_state):
+    """``sklearn.utils.shuffle(indices, random_state=random_state)``, faster.
+
+    The same permutation from the same random stream as scikit-learn's
+    ``shuffle`` (so fits stay identical to sklearn's), without its input
+    validation, which cost about 100 us per epoch: a tenth of a digits epoch.
+    """
+    permutation = np.arange(indices.shape[0])
+    random_state.shuffle(permutation)
+    return indices[permutation]
 
 
 class BaseMLP(BaseEstimator, ABC):
@@ -457,6 +469,9 @@ class BaseMLP(BaseEstimator, ABC):
             ws_offsets=ws_offsets,
             Xbuf=np.empty((0 if sp.issparse(X) else batch_size, X.shape[1]), X.dtype),
             grads=np.empty_like(self._params),
+            offsets=parameter_layout(units)[0],
+            codes=self._kernel_codes(),
+            eps=float(np.finfo(X.dtype).eps),
         )
         self._epoch_loop(train_idx, validation, kernel_args, incremental)
 
@@ -470,16 +485,14 @@ class BaseMLP(BaseEstimator, ABC):
 
     def _run_epoch(self, order, args):
         """One call of the epoch kernel; returns sklearn's epoch loss."""
-        act, out = self._kernel_codes()
-        offsets, _ = parameter_layout(args["units"])
+        act, out = args["codes"]
         return train_epoch(
             args["X"], args["csr"], args["Y"], args["sw"], order,
             args["batch_size"], self._params, args["grads"],
-            self._optimizer_state, offsets, args["units"], args["ws"],
-            args["ws_offsets"], args["Xbuf"], act, out,
-            float(np.finfo(self._params.dtype).eps), float(self.alpha),
-            SGD if self.solver == "sgd" else ADAM, self._hyper(),
-            self._optimizer_step,
+            self._optimizer_state, args["offsets"], args["units"], args["ws"],
+            args["ws_offsets"], args["Xbuf"], act, out, args["eps"],
+            float(self.alpha), SGD if self.solver == "sgd" else ADAM,
+            self._hyper(), self._optimizer_step,
         )  # fmt: skip
 
     def _epoch_loop(self, train_idx, validation, args, incremental):
@@ -490,7 +503,7 @@ class BaseMLP(BaseEstimator, ABC):
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                    sample_idx = _shuffled(sample_idx, self._random_state)
                 order = np.ascontiguousarray(sample_idx, dtype=np.int64)
                 self.loss_ = self._run_epoch(order, args)
                 self.n_iter_ += 1

@@ -142,3 +142,17 @@ def test_constructor_signature_matches_sklearn():
         assert {k: v.default for k, v in a.items()} == {
             k: v.default for k, v in b.items()
         }
+
+
+def test_epoch_shuffle_is_sklearns_shuffle():
+    """The fast per-epoch shuffle draws sklearn's permutations, call by call."""
+    from sklearn.utils import shuffle
+
+    from fastnn._mlp import _shuffled
+
+    ours, theirs = np.random.RandomState(7), np.random.RandomState(7)
+    idx_ours = idx_theirs = np.arange(3, 103, dtype=np.int64)[::-1].copy()
+    for _ in range(5):
+        idx_ours = _shuffled(idx_ours, ours)
+        idx_theirs = shuffle(idx_theirs, random_state=theirs)
+        np.testing.assert_array_equal(idx_ours, idx_theirs)
