@@ -471,7 +471,7 @@ class BaseMLP(BaseEstimator, ABC):
             grads=np.empty_like(self._params),
             offsets=parameter_layout(units)[0],
             codes=self._kernel_codes(),
-            eps=float(np.finfo(X.dtype).eps),
+            eps=float(np.finfo(self._params.dtype).eps),
         )
         self._epoch_loop(train_idx, validation, kernel_args, incremental)
 
