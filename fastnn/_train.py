@@ -23,6 +23,7 @@ from ._network import (
     intercept,
 )
 from ._optimizers import fused_optimizer_step
+from ._prefetch import prefetch_rows
 
 
 @njit(**JIT)
@@ -37,6 +38,19 @@ def gather_rows(X, rows, out):
         dst = out[i]
         for j in range(src.shape[0]):
             dst[j] = src[j]
+
+
+@njit(**JIT)
+def prefetch_next_batch(X, Y, order, start, batch_size):
+    """Prefetch the rows of X (when dense) and Y of the batch at ``start``.
+
+    Called before the current batch's passes, so that the next batch's cache
+    misses overlap with its computation; see :mod:`fastnn._prefetch`.
+    """
+    rows = order[start : min(start + batch_size, order.shape[0])]
+    if X.shape[0] > 0:
+        prefetch_rows(X, rows)
+    prefetch_rows(Y, rows)
 
 
 @njit(**JIT)
@@ -208,6 +222,7 @@ def train_epoch(
         Xb = Xbuf[: stop - start] if dense else Xbuf
         if dense:
             gather_rows(X, rows, Xb)
+        prefetch_next_batch(X, Y, order, stop, batch_size)
         loss, sw_sum = batch_forward_backward(
             Xb, csr, rows, Y, sw, params, grads, offsets, units, ws, ws_offsets,
             act, out, eps, alpha, False,

@@ -300,3 +300,40 @@ def test_bad_input_errors():
         est.predict(X[:, :3])
     with pytest.raises(InvalidParameterError, match="loss"):
         MLPRegressor(loss="huber").fit(X, y)
+
+
+def _kernel_blas_threads(monkeypatch, fit):
+    """BLAS threads seen inside the epoch kernel calls of ``fit()``."""
+    import threadpoolctl
+
+    import fastnn._mlp as mlp
+
+    seen = []
+    kernel = mlp.train_epoch
+
+    def spy(*args):
+        info = threadpoolctl.threadpool_info()
+        seen.append({d["filepath"]: d["num_threads"] for d in info})
+        return kernel(*args)
+
+    monkeypatch.setattr(mlp, "train_epoch", spy)
+    before = {d["filepath"]: d["num_threads"] for d in threadpoolctl.threadpool_info()}
+    fit()
+    after = {d["filepath"]: d["num_threads"] for d in threadpoolctl.threadpool_info()}
+    return before, seen, after
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_small_nets_train_on_one_blas_thread_and_restore_it(digits, monkeypatch):
+    X, _, y, _ = digits
+    small = MLPClassifier((8,), max_iter=2, random_state=0)
+    before, seen, after = _kernel_blas_threads(monkeypatch, lambda: small.fit(X, y))
+    blas = [p for p in before if "blas" in p.lower()]
+    assert blas and seen
+    assert all(s[p] == 1 for s in seen for p in blas)
+    assert after == before
+    rng = np.random.default_rng(0)
+    Xb, yb = rng.normal(size=(40, 300)), rng.integers(0, 2, 40)
+    big = MLPClassifier((256,), max_iter=1, random_state=0)
+    before, seen, after = _kernel_blas_threads(monkeypatch, lambda: big.fit(Xb, yb))
+    assert all(s == before for s in seen) and after == before

@@ -18,6 +18,7 @@ from fastnn import _activations as fa
 from fastnn import _losses as fl
 from fastnn import _network as fnet
 from fastnn import _optimizers as fo
+from fastnn import _prefetch as fp
 from fastnn import _train as ft
 
 DTYPES = [np.float32, np.float64]
@@ -307,6 +308,34 @@ def test_gather_rows_and_l2_penalty(dtype):
     coefs, _ = ref.unpack(params, net.units)
     penalty = ft.l2_penalty(params, net.offsets, net.units)
     assert_close(penalty, ref.l2_penalty(coefs), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_cols", [1, 7, 16, 54, 100])
+def test_prefetch_rows_is_a_pure_hint(n_cols, dtype):
+    """Prefetching any rows, including the first, the last and none, changes
+    nothing."""
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(9, n_cols)).astype(dtype)
+    before = A.copy()
+    for rows in ([0, 8, 4], [8], []):
+        fp.prefetch_rows(A, np.array(rows, dtype=np.int64))
+    np.testing.assert_array_equal(A, before)
+
+
+def test_prefetch_element_lowers_to_a_prefetch_instruction():
+    from numba import njit
+    from numba.core.errors import TypingError
+
+    @njit
+    def hint(a, i):
+        fp.prefetch_element(a, i)
+
+    A = np.ones((4, 4))
+    hint(A, 15)
+    assert "prefetch" in hint.inspect_asm(hint.signatures[0])
+    with pytest.raises(TypingError):
+        hint(A[:, ::2], 0)
 
 
 # ----------------------------------------------------------------------------

@@ -1,0 +1,70 @@
+"""Software prefetch of the next mini-batch's rows.
+
+A shuffled epoch reads the rows of X and Y in random order. When X is larger
+than the cache, every row of a batch is a cache miss, and the gather stalls on
+memory latency. Asking for the next batch's rows before the current batch's
+forward and backward passes lets those misses overlap with the computation.
+
+A prefetch is only a hint: it never changes any value, and the processor
+ignores it rather than fault on a bad address. The kernels still only ask for
+addresses inside the arrays.
+"""
+
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from ._config import JIT
+
+CACHE_LINE_BYTES = 64
+
+
+@intrinsic
+def prefetch_element(typingctx, array, flat_index):
+    """Hint the processor to load ``array.flat[flat_index]`` into the cache.
+
+    ``array`` must be C-contiguous. Lowers to LLVM's ``llvm.prefetch`` (read,
+    high temporal locality, data cache).
+    """
+    if not (
+        isinstance(array, types.Array)
+        and array.layout == "C"
+        and isinstance(flat_index, types.Integer)
+    ):
+        return None
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        byte_ptr = builder.bitcast(
+            builder.gep(data, [args[1]]), ir.IntType(8).as_pointer()
+        )
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [byte_ptr.type, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [byte_ptr, i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(array, flat_index), codegen
+
+
+@njit(**JIT)
+def prefetch_rows(A, rows):
+    """Prefetch every cache line of the rows ``A[rows]`` of a C-contiguous A.
+
+    Parameters
+    ----------
+    A : ndarray of shape (n_rows, n_cols), C-contiguous
+        The array whose rows will be read soon.
+    rows : ndarray of shape (n_batch,)
+        Row indices, each in ``[0, n_rows)``.
+    """
+    n_cols = A.shape[1]
+    if n_cols == 0:
+        return
+    step = max(1, CACHE_LINE_BYTES // A.itemsize)
+    for i in range(rows.shape[0]):
+        start = rows[i] * n_cols
+        for j in range(0, n_cols, step):
+            prefetch_element(A, start + j)
+        prefetch_element(A, start + n_cols - 1)
