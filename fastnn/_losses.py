@@ -66,15 +66,7 @@ def inplace_output_activation(Z, b, code):
         for k in range(m):
             Z[i, k] += b[k]
         if code == SOFTMAX_LOG_LOSS:
-            top = Z[i, 0]
-            for k in range(1, m):
-                top = max(top, Z[i, k])
-            total = 0.0
-            for k in range(m):
-                Z[i, k] = math.exp(Z[i, k] - top)
-                total += Z[i, k]
-            for k in range(m):
-                Z[i, k] /= total
+            softmax_row(Z, Z, i)
         elif code == BINARY_LOG_LOSS:
             for k in range(m):
                 Z[i, k] = logistic(Z[i, k])
@@ -84,8 +76,12 @@ def inplace_output_activation(Z, b, code):
 
 
 @njit(**JIT_INLINE)
-def softmax_row_loss(Z, A, i, y_row, log_eps, log_1m_eps):
-    """Softmax of logits row ``i`` into ``A`` and its log-loss -sum y log p."""
+def softmax_row(Z, A, i):
+    """``A[i] = softmax(Z[i])``, shifted by the row's largest logit.
+
+    ``A`` may be ``Z`` itself. Returns that largest logit and the sum of the
+    shifted exponentials, from which the log-probabilities follow.
+    """
     m = Z.shape[1]
     top = Z[i, 0]
     for k in range(1, m):
@@ -94,10 +90,18 @@ def softmax_row_loss(Z, A, i, y_row, log_eps, log_1m_eps):
     for k in range(m):
         A[i, k] = math.exp(Z[i, k] - top)
         total += A[i, k]
-    log_total = math.log(total)
-    loss = 0.0
     for k in range(m):
         A[i, k] /= total
+    return top, total
+
+
+@njit(**JIT_INLINE)
+def softmax_row_loss(Z, A, i, y_row, log_eps, log_1m_eps):
+    """Softmax of logits row ``i`` into ``A`` and its log-loss -sum y log p."""
+    top, total = softmax_row(Z, A, i)
+    log_total = math.log(total)
+    loss = 0.0
+    for k in range(Z.shape[1]):
         if y_row[k] != 0:
             logp = clip(Z[i, k] - top - log_total, log_eps, log_1m_eps)
             loss -= y_row[k] * logp
