@@ -178,6 +178,32 @@ def test_multilabel_and_string_labels(digits):
     assert est.score(Xtr, names[ytr]) > 0.95
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_label_checks_leave_no_cached_uniques_behind(digits, monkeypatch):
+    """The labels' unique values are computed once per fit and attached to a
+    private view of y; nothing the user gets back carries that metadata."""
+    import numpy
+
+    X, _, y, _ = digits
+    calls = []
+    unique = numpy.unique
+
+    def counting_unique(*args, **kwargs):
+        calls.append(1)
+        return unique(*args, **kwargs)
+
+    monkeypatch.setattr(numpy, "unique", counting_unique)
+    for labels in (y, np.array(["a", "b", "c", "d", "e"] * 2)[y]):
+        calls.clear()
+        est = MLPClassifier((8,), max_iter=2, random_state=0).fit(X, labels)
+        assert len(calls) == 1
+        assert est.classes_.dtype.metadata is None
+        assert est.predict(X).dtype.metadata is None
+        assert est.predict(X).dtype == labels.dtype
+        assert labels.dtype.metadata is None
+        np.testing.assert_array_equal(est.classes_, unique(labels))
+
+
 def test_multioutput_regression_and_poisson():
     X, y = datasets.make_regression(200, 5, n_targets=2, random_state=0, noise=1)
     y = y / y.std()
