@@ -182,24 +182,23 @@ def test_multilabel_and_string_labels(digits):
 def test_label_checks_leave_no_cached_uniques_behind(digits, monkeypatch):
     """The labels' unique values are computed once per fit and attached to a
     private view of y; nothing the user gets back carries that metadata."""
-    import numpy
-
     X, _, y, _ = digits
     calls = []
-    unique = numpy.unique
+    unique = np.unique
 
     def counting_unique(*args, **kwargs):
         calls.append(1)
         return unique(*args, **kwargs)
 
-    monkeypatch.setattr(numpy, "unique", counting_unique)
+    monkeypatch.setattr(np, "unique", counting_unique)
     for labels in (y, np.array(["a", "b", "c", "d", "e"] * 2)[y]):
         calls.clear()
         est = MLPClassifier((8,), max_iter=2, random_state=0).fit(X, labels)
         assert len(calls) == 1
         assert est.classes_.dtype.metadata is None
-        assert est.predict(X).dtype.metadata is None
-        assert est.predict(X).dtype == labels.dtype
+        predicted = est.predict(X)
+        assert predicted.dtype.metadata is None
+        assert predicted.dtype == labels.dtype
         assert labels.dtype.metadata is None
         np.testing.assert_array_equal(est.classes_, unique(labels))
 
