@@ -65,47 +65,70 @@ def inplace_output_activation(Z, b, code):
     for i in range(n):
         for k in range(m):
             Z[i, k] += b[k]
-        if code == SOFTMAX_LOG_LOSS:
-            softmax_row(Z, Z, i)
-        elif code == BINARY_LOG_LOSS:
+    if code == SOFTMAX_LOG_LOSS:
+        shifted_exp_rows(Z, Z, Z)
+        for i in range(n):
+            total = 0.0
             for k in range(m):
-                Z[i, k] = logistic(Z[i, k])
-        elif code == POISSON:
+                total += Z[i, k]
             for k in range(m):
-                Z[i, k] = math.exp(Z[i, k])
+                Z[i, k] /= total
+    elif code != SQUARED_ERROR:
+        for i in range(n):
+            for k in range(m):
+                Z[i, k] = output_activation(Z[i, k], code)
 
 
 @njit(**JIT_INLINE)
-def softmax_row(Z, A, i):
-    """``A[i] = softmax(Z[i])``, shifted by the row's largest logit.
+def shifted_exp_rows(Z, shifted, expd):
+    """``shifted = Z - max(Z, axis=1)`` and ``expd = exp(shifted)``, row-wise.
 
-    ``A`` may be ``Z`` itself. Returns that largest logit and the sum of the
-    shifted exponentials, from which the log-probabilities follow.
+    The first factor of a softmax, with the row's largest logit taken out so
+    that no exponential overflows. The three arrays may be the same array.
+    All the exponentials are taken in one pass after the shifts, so that their
+    calls overlap instead of waiting on each row's maximum.
     """
-    m = Z.shape[1]
-    top = Z[i, 0]
-    for k in range(1, m):
-        top = max(top, Z[i, k])
+    n, m = Z.shape
+    for i in range(n):
+        top = Z[i, 0]
+        for k in range(1, m):
+            top = max(top, Z[i, k])
+        for k in range(m):
+            shifted[i, k] = Z[i, k] - top
+    for i in range(n):
+        for k in range(m):
+            expd[i, k] = math.exp(shifted[i, k])
+
+
+@njit(**JIT)
+def softmax_log_loss_and_delta(Z, A, delta, Y, rows, sw, log_eps, log_1m_eps):
+    """Softmax of every logits row into ``A``, its log-loss and its delta.
+
+    Returns the weighted sum over rows of ``-sum_k y_k log p_k``, with
+    ``log p_k = z_k - max(z) - log(sum exp)`` clipped to ``[log_eps,
+    log_1m_eps]``; ``delta = (A - Y[rows]) * sample_weight``. Rows of ``Y``
+    are read in place (no row views).
+    """
+    n, m = Z.shape
+    shifted_exp_rows(Z, A, delta)
+    weighted = sw.shape[0] > 0
     total = 0.0
-    for k in range(m):
-        A[i, k] = math.exp(Z[i, k] - top)
-        total += A[i, k]
-    for k in range(m):
-        A[i, k] /= total
-    return top, total
-
-
-@njit(**JIT_INLINE)
-def softmax_row_loss(Z, A, i, y_row, log_eps, log_1m_eps):
-    """Softmax of logits row ``i`` into ``A`` and its log-loss -sum y log p."""
-    top, total = softmax_row(Z, A, i)
-    log_total = math.log(total)
-    loss = 0.0
-    for k in range(Z.shape[1]):
-        if y_row[k] != 0:
-            logp = clip(Z[i, k] - top - log_total, log_eps, log_1m_eps)
-            loss -= y_row[k] * logp
-    return loss
+    for i in range(n):
+        r = rows[i]
+        w = sw[r] if weighted else 1.0
+        s = 0.0
+        for k in range(m):
+            s += delta[i, k]
+        log_s = math.log(s)
+        row_loss = 0.0
+        for k in range(m):
+            y = Y[r, k]
+            if y != 0:
+                row_loss -= y * clip(A[i, k] - log_s, log_eps, log_1m_eps)
+            A[i, k] = delta[i, k] / s
+            delta[i, k] = (A[i, k] - y) * w
+        total += w * row_loss
+    return total
 
 
 @njit(**JIT_INLINE)
@@ -163,24 +186,25 @@ def output_loss_and_delta(Z, b, A, delta, Y, rows, sw, code, eps):
     """
     n, m = Z.shape
     log_eps, log_1m_eps = math.log(eps), math.log1p(-eps)
+    for i in range(n):
+        for k in range(m):
+            Z[i, k] += b[k]
+    if code == SOFTMAX_LOG_LOSS:
+        return softmax_log_loss_and_delta(
+            Z, A, delta, Y, rows, sw, log_eps, log_1m_eps
+        )
     weighted = sw.shape[0] > 0
     scale = 1.0 / m if code == SQUARED_ERROR else 1.0
     total = 0.0
     for i in range(n):
         r = rows[i]
         w = sw[r] if weighted else 1.0
+        row_loss = 0.0
         for k in range(m):
-            Z[i, k] += b[k]
-        if code == SOFTMAX_LOG_LOSS:
-            row_loss = softmax_row_loss(Z, A, i, Y[r], log_eps, log_1m_eps)
-        else:
-            row_loss = 0.0
-            for k in range(m):
-                A[i, k] = output_activation(Z[i, k], code)
-                row_loss += pointwise_loss(
-                    Z[i, k], A[i, k], Y[r, k], code, log_eps, log_1m_eps
-                )
-        total += w * row_loss * scale
-        for k in range(m):
+            A[i, k] = output_activation(Z[i, k], code)
+            row_loss += pointwise_loss(
+                Z[i, k], A[i, k], Y[r, k], code, log_eps, log_1m_eps
+            )
             delta[i, k] = (A[i, k] - Y[r, k]) * w
+        total += w * row_loss * scale
     return total
