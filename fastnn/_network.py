@@ -26,7 +26,6 @@ from numba import njit
 
 from ._activations import inplace_activation_derivative, inplace_bias_activation
 from ._config import JIT, JIT_INLINE
-from ._views import matrix_view
 
 
 def parameter_layout(layer_units):
@@ -147,7 +146,9 @@ def workspace_layout(layer_units, n_rows):
 @njit(**JIT_INLINE)
 def coef(params, offsets, units, i):
     """Layer ``i``'s weight matrix W_i as a view of shape (units[i], units[i+1])."""
-    return matrix_view(params, offsets[0, i], units[i], units[i + 1])
+    start = offsets[0, i]
+    size = units[i] * units[i + 1]
+    return params[start : start + size].reshape((units[i], units[i + 1]))
 
 
 @njit(**JIT_INLINE)
@@ -160,7 +161,9 @@ def intercept(params, offsets, units, i):
 @njit(**JIT_INLINE)
 def buffer(ws, ws_offsets, kind, units, i, n_rows):
     """Workspace view ``kind`` (0: Z, 1: A, 2: delta) of layer ``i``."""
-    return matrix_view(ws, ws_offsets[kind, i], n_rows, units[i + 1])
+    start = ws_offsets[kind, i]
+    size = n_rows * units[i + 1]
+    return ws[start : start + size].reshape((n_rows, units[i + 1]))
 
 
 @njit(**JIT)

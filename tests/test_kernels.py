@@ -20,7 +20,6 @@ from fastnn import _network as fnet
 from fastnn import _optimizers as fo
 from fastnn import _prefetch as fp
 from fastnn import _train as ft
-from fastnn import _views as fv
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: (1e-5, 1e-6), np.float64: (1e-12, 1e-13)}
@@ -337,49 +336,6 @@ def test_prefetch_element_lowers_to_a_prefetch_instruction():
     assert "prefetch" in hint.inspect_asm(hint.signatures[0])
     with pytest.raises(TypingError):
         hint(A[:, ::2], 0)
-
-
-@pytest.fixture(scope="module")
-def view_kernels():
-    """A copy of a borrowed view, and a write through one (views stay inside)."""
-    from numba import njit
-
-    @njit
-    def copied_view(flat, start, n_rows, n_cols):
-        return fv.matrix_view(flat, start, n_rows, n_cols).copy()
-
-    @njit
-    def write_through_view(flat, start, n_rows, n_cols, i, j, value):
-        fv.matrix_view(flat, start, n_rows, n_cols)[i, j] = value
-
-    return copied_view, write_through_view
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_matrix_view_is_slice_and_reshape(view_kernels, dtype):
-    copied_view, write_through_view = view_kernels
-    flat = np.arange(30, dtype=dtype)
-    for start, n_rows, n_cols in [(0, 5, 6), (4, 2, 3), (29, 1, 1), (7, 0, 4)]:
-        expected = flat[start : start + n_rows * n_cols].reshape(n_rows, n_cols)
-        np.testing.assert_array_equal(
-            copied_view(flat, start, n_rows, n_cols), expected
-        )
-    write_through_view(flat, 4, 2, 3, 1, 2, -1.0)
-    assert flat[4 + 1 * 3 + 2] == -1.0
-    assert np.count_nonzero(flat != np.arange(30)) == 1
-
-
-@pytest.mark.parametrize(
-    "start,n_rows,n_cols", [(25, 2, 3), (-1, 1, 1), (0, 31, 1), (0, -1, 2)]
-)
-def test_matrix_view_outside_its_buffer_raises(view_kernels, start, n_rows, n_cols):
-    copied_view, write_through_view = view_kernels
-    flat = np.zeros(30)
-    with pytest.raises(IndexError, match="outside its buffer"):
-        copied_view(flat, start, n_rows, n_cols)
-    with pytest.raises(IndexError, match="outside its buffer"):
-        write_through_view(flat, start, n_rows, n_cols, 0, 0, 1.0)
-    assert not flat.any()
 
 
 # ----------------------------------------------------------------------------
