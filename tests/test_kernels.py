@@ -166,6 +166,26 @@ def test_inplace_output_activation(loss_name, k, dtype):
     assert_close(Z, expected, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("aliased", [False, True], ids=["separate", "in-place"])
+def test_shifted_exp_rows(aliased, dtype):
+    """Row-max shift and exponentials, including logits of +-1e4."""
+    rng = np.random.default_rng(5)
+    Z = (3 * rng.normal(size=(7, 4))).astype(dtype)
+    Z[2] = [1e4, -1e4, 0.0, 1e4 - 1.0]
+    Z64 = Z.astype(np.float64)
+    shifted_ref = Z64 - Z64.max(axis=1, keepdims=True)
+    if aliased:
+        fl.shifted_exp_rows(Z, Z, Z)
+        shifted, expd = None, Z
+    else:
+        shifted, expd = np.empty_like(Z), np.empty_like(Z)
+        fl.shifted_exp_rows(Z, shifted, expd)
+        assert_close(shifted, shifted_ref, dtype)
+    assert_close(expd, np.exp(shifted_ref), dtype)
+    assert np.all(expd.max(axis=1) == 1)
+
+
 def run_output_loss(Z, b, Y, rows, sw, loss_name):
     """Call output_loss_and_delta on copies; returns (total, Z+b, A, delta)."""
     Z = Z.copy()
