@@ -190,9 +190,7 @@ def output_loss_and_delta(Z, b, A, delta, Y, rows, sw, code, eps):
         for k in range(m):
             Z[i, k] += b[k]
     if code == SOFTMAX_LOG_LOSS:
-        return softmax_log_loss_and_delta(
-            Z, A, delta, Y, rows, sw, log_eps, log_1m_eps
-        )
+        return softmax_log_loss_and_delta(Z, A, delta, Y, rows, sw, log_eps, log_1m_eps)
     weighted = sw.shape[0] > 0
     scale = 1.0 / m if code == SQUARED_ERROR else 1.0
     total = 0.0
