@@ -176,8 +176,8 @@ def test_shifted_exp_rows(aliased, dtype):
     Z64 = Z.astype(np.float64)
     shifted_ref = Z64 - Z64.max(axis=1, keepdims=True)
     if aliased:
+        expd = Z
         fl.shifted_exp_rows(Z, Z, Z)
-        shifted, expd = None, Z
     else:
         shifted, expd = np.empty_like(Z), np.empty_like(Z)
         fl.shifted_exp_rows(Z, shifted, expd)
