@@ -23,7 +23,7 @@ from ._network import (
     intercept,
 )
 from ._optimizers import fused_optimizer_step
-from ._prefetch import prefetch_rows
+from ._prefetch import prefetch_rows, touch_rows
 
 
 @njit(**JIT)
@@ -42,15 +42,22 @@ def gather_rows(X, rows, out):
 
 @njit(**JIT)
 def prefetch_next_batch(X, Y, order, start, batch_size):
-    """Prefetch the rows of X (when dense) and Y of the batch at ``start``.
+    """Prefetch the batch at ``start`` and touch the one after it.
 
-    Called before the current batch's passes, so that the next batch's cache
-    misses overlap with its computation; see :mod:`fastnn._prefetch`.
+    The rows of X (when dense) and Y of the batch at ``start`` are prefetched;
+    the batch after it has the first element of each row loaded, so that its
+    page-table walks are done before it is prefetched. Called before the
+    current batch's passes, so that the misses overlap with its computation;
+    see :mod:`fastnn._prefetch`.
     """
-    rows = order[start : min(start + batch_size, order.shape[0])]
+    n = order.shape[0]
+    rows = order[min(start, n) : min(start + batch_size, n)]
+    after = order[min(start + batch_size, n) : min(start + 2 * batch_size, n)]
     if X.shape[0] > 0:
         prefetch_rows(X, rows)
+        touch_rows(X, after)
     prefetch_rows(Y, rows)
+    touch_rows(Y, after)
 
 
 @njit(**JIT)

@@ -343,6 +343,38 @@ def test_prefetch_rows_is_a_pure_hint(n_cols, dtype):
     np.testing.assert_array_equal(A, before)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_cols", [0, 1, 7, 54])
+def test_touch_rows_only_reads(n_cols, dtype):
+    """Touching any rows, including the first, the last and none, changes
+    nothing."""
+    rng = np.random.default_rng(4)
+    A = rng.normal(size=(9, n_cols)).astype(dtype)
+    before = A.copy()
+    for rows in ([0, 8, 4], [8], []):
+        fp.touch_rows(A, np.array(rows, dtype=np.int64))
+    np.testing.assert_array_equal(A, before)
+
+
+def test_touch_element_is_a_load_the_compiler_keeps():
+    """The loaded value is unused, yet the load survives optimisation: it
+    feeds an empty ``asm`` statement with side effects."""
+    from numba import njit
+    from numba.core.errors import TypingError
+
+    @njit
+    def touch(a, i):
+        fp.touch_element(a, i)
+
+    A = np.ones((4, 4))
+    touch(A, 15)
+    ir = touch.inspect_llvm(touch.signatures[0])
+    assert "load i8" in ir
+    assert "asm sideeffect" in ir
+    with pytest.raises(TypingError):
+        touch(A[:, ::2], 0)
+
+
 def test_prefetch_element_lowers_to_a_prefetch_instruction():
     from numba import njit
     from numba.core.errors import TypingError
