@@ -45,7 +45,7 @@ def prefetch_next_batch(X, Y, order, start, batch_size):
     """Prefetch the batch at ``start`` and touch the one after it.
 
     The rows of X (when dense) and Y of the batch at ``start`` are prefetched;
-    the batch after it has the first element of each row loaded, so that its
+    the batch after it has the first lines of each row loaded, so that its
     page-table walks are done before it is prefetched. Called before the
     current batch's passes, so that the misses overlap with its computation;
     see :mod:`fastnn._prefetch`.

@@ -344,7 +344,7 @@ def test_prefetch_rows_is_a_pure_hint(n_cols, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n_cols", [0, 1, 7, 54])
+@pytest.mark.parametrize("n_cols", [0, 1, 7, 16, 54, 100, 200])
 def test_touch_rows_only_reads(n_cols, dtype):
     """Touching any rows, including the first, the last and none, changes
     nothing."""
