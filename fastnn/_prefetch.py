@@ -101,14 +101,17 @@ def touch_rows(A, rows):
     A : ndarray of shape (n_rows, n_cols), C-contiguous
         The array whose rows will be read two batches from now.
     rows : ndarray of shape (n_batch,)
-        Row indices, each in ``[0, n_rows)``.
+        Row indices. Unlike a prefetch, a load outside the array could
+        fault, so indices outside ``[0, n_rows)`` are skipped.
     """
-    n_cols = A.shape[1]
+    n_rows, n_cols = A.shape
     if n_cols == 0:
         return
     step = max(1, CACHE_LINE_BYTES // A.itemsize)
     stop = min(n_cols, TOUCH_LINES * step)
     for i in range(rows.shape[0]):
+        if rows[i] < 0 or rows[i] >= n_rows:
+            continue
         start = rows[i] * n_cols
         for j in range(0, stop, step):
             touch_element(A, start + j)

@@ -347,11 +347,11 @@ def test_prefetch_rows_is_a_pure_hint(n_cols, dtype):
 @pytest.mark.parametrize("n_cols", [0, 1, 7, 16, 54, 100, 200])
 def test_touch_rows_only_reads(n_cols, dtype):
     """Touching any rows, including the first, the last and none, changes
-    nothing."""
+    nothing; indices outside the array are skipped, not read."""
     rng = np.random.default_rng(4)
     A = rng.normal(size=(9, n_cols)).astype(dtype)
     before = A.copy()
-    for rows in ([0, 8, 4], [8], []):
+    for rows in ([0, 8, 4], [8], [], [-1, 9, 10**12, -(10**12)]):
         fp.touch_rows(A, np.array(rows, dtype=np.int64))
     np.testing.assert_array_equal(A, before)
 
