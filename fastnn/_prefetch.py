@@ -33,6 +33,21 @@ CACHE_LINE_BYTES = 64
 TOUCH_LINES = 8
 
 
+def is_c_array_and_index(array, flat_index):
+    """Whether the argument types are a C-contiguous array and an integer."""
+    return (
+        isinstance(array, types.Array)
+        and array.layout == "C"
+        and isinstance(flat_index, types.Integer)
+    )
+
+
+def element_byte_pointer(context, builder, signature, args):
+    """LLVM ``i8*`` to ``array.flat[flat_index]`` from an intrinsic's args."""
+    data = context.make_array(signature.args[0])(context, builder, args[0]).data
+    return builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(8).as_pointer())
+
+
 @intrinsic
 def prefetch_element(typingctx, array, flat_index):
     """Hint the processor to load ``array.flat[flat_index]`` into the cache.
@@ -40,18 +55,11 @@ def prefetch_element(typingctx, array, flat_index):
     ``array`` must be C-contiguous. Lowers to LLVM's ``llvm.prefetch`` (read,
     high temporal locality, data cache).
     """
-    if not (
-        isinstance(array, types.Array)
-        and array.layout == "C"
-        and isinstance(flat_index, types.Integer)
-    ):
+    if not is_c_array_and_index(array, flat_index):
         return None
 
     def codegen(context, builder, signature, args):
-        data = context.make_array(signature.args[0])(context, builder, args[0]).data
-        byte_ptr = builder.bitcast(
-            builder.gep(data, [args[1]]), ir.IntType(8).as_pointer()
-        )
+        byte_ptr = element_byte_pointer(context, builder, signature, args)
         i32 = ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [byte_ptr.type, i32, i32, i32])
         fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
@@ -70,19 +78,11 @@ def touch_element(typingctx, array, flat_index):
     load is always carried out, page-table walk included. ``array`` must be
     C-contiguous and ``flat_index`` inside it.
     """
-    if not (
-        isinstance(array, types.Array)
-        and array.layout == "C"
-        and isinstance(flat_index, types.Integer)
-    ):
+    if not is_c_array_and_index(array, flat_index):
         return None
 
     def codegen(context, builder, signature, args):
-        data = context.make_array(signature.args[0])(context, builder, args[0]).data
-        byte_ptr = builder.bitcast(
-            builder.gep(data, [args[1]]), ir.IntType(8).as_pointer()
-        )
-        value = builder.load(byte_ptr)
+        value = builder.load(element_byte_pointer(context, builder, signature, args))
         keep = ir.InlineAsm(
             ir.FunctionType(ir.VoidType(), [value.type]), "", "r", side_effect=True
         )
