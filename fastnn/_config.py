@@ -2,9 +2,11 @@
 
 Every kernel module imports :data:`JIT` (and :data:`JIT_NOGIL` for kernels that
 may run while other Python threads work) instead of spelling out its own
-options. ``cache=True`` stores the machine code next to the sources (or, when
-that directory is read-only, in numba's per-user fallback cache), so a fresh
-process loads the kernels instead of compiling them.
+options; :data:`JIT_OVERLOAD` is for ``numba.extending.overload``
+implementations, which are compiled into (and cached with) their callers.
+``cache=True`` stores the machine code next to the sources (or, when that
+directory is read-only, in numba's per-user fallback cache), so a fresh process
+loads the kernels instead of compiling them.
 
 The fastmath flags deliberately leave out ``nnan`` and ``ninf``: softmax,
 log-sum-exp and the log-loss rely on real ``inf`` and ``NaN`` arithmetic, and
@@ -19,3 +21,4 @@ FASTMATH = {"nsz", "arcp"}
 JIT = {"cache": True, "fastmath": FASTMATH, "nogil": False, "error_model": "numpy"}
 JIT_NOGIL = {**JIT, "nogil": True}
 JIT_INLINE = JIT
+JIT_OVERLOAD = {"fastmath": FASTMATH, "error_model": "numpy"}

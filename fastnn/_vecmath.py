@@ -1,0 +1,125 @@
+"""An exponential made of plain arithmetic, so that loops over it vectorise.
+
+Numba lowers ``math.exp`` to a call into the C library, one element at a time,
+and llvmlite has no vector math library to replace it. :func:`vector_exp` uses
+only multiplications, additions, rounding and integer bit operations, which
+LLVM turns into SIMD code when it is called inside a loop over an array.
+
+Method: write ``x = n ln2 + r`` with ``n`` an integer and ``|r| <= ln2 / 2``,
+so that ``exp(x) = 2**n exp(r)``.
+
+- ``ln2`` is split into a head of 9 significant bits, whose products with
+  ``n`` are exact, and a tail (Cody and Waite's argument reduction), so ``r``
+  carries no cancellation error.
+- ``exp(r)`` is its Taylor polynomial, of degree 7 in float32 and 13 in
+  float64; the truncation errors are below 6e-9 and 5e-18 relative.
+- ``2**n`` is built from its IEEE 754 bit pattern, in two factors
+  ``2**(n // 2) * 2**(n - n // 2)`` that are both normal numbers, so results
+  that underflow to subnormals or zero, or overflow to infinity, come out as
+  they would from the true value.
+- ``x`` is clamped to ``[-limit, limit]``, past which the result is 0 or inf
+  in that precision, and NaN is passed through.
+
+Measured against ``numpy.exp`` over the whole range: at most 1 unit in the
+last place, exact at 0, +-inf and NaN.
+"""
+
+import math
+from decimal import Decimal, localcontext
+
+import numpy as np
+from numba import types
+from numba.extending import intrinsic, overload
+
+from ._config import JIT_OVERLOAD
+
+LN2_HEAD_NUMERATOR, LN2_HEAD_DENOMINATOR = 355, 512
+
+
+def ln2_split():
+    """``(head, tail)`` with ``head = 355 / 512`` and ``head + tail = ln 2``.
+
+    The tail is ``ln 2 - head`` rounded to float64 from a 40-digit ``ln 2``.
+    """
+    with localcontext() as ctx:
+        ctx.prec = 40
+        head = Decimal(LN2_HEAD_NUMERATOR) / LN2_HEAD_DENOMINATOR
+        return float(head), float(Decimal(2).ln() - head)
+
+
+@intrinsic
+def float_from_bits(typingctx, bits):
+    """The float whose IEEE 754 bit pattern is ``bits``.
+
+    int32 gives float32 and int64 gives float64.
+    """
+    result = {types.int32: types.float32, types.int64: types.float64}.get(bits)
+    if result is None:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
+
+    return result(bits), codegen
+
+
+def make_exp(ftype, itype, degree, limit, mantissa_bits, exponent_bias):
+    """The exponential for one float type, with that type's constants.
+
+    Parameters
+    ----------
+    ftype, itype : numpy scalar type
+        The float type and the integer type of the same width.
+    degree : int
+        Degree of the Taylor polynomial of ``exp(r)``.
+    limit : float
+        Inputs are clamped to ``[-limit, limit]``; beyond it the result is
+        0 or inf in ``ftype``, and ``2**(n // 2)`` stays a normal number.
+    mantissa_bits, exponent_bias : int
+        The IEEE 754 layout of ``ftype``.
+    """
+    head, tail = (ftype(v) for v in ln2_split())
+    log2e, half = ftype(1.0 / math.log(2.0)), ftype(0.5)
+    lo, hi = ftype(-limit), ftype(limit)
+    coefficients = tuple(ftype(1.0 / math.factorial(k)) for k in range(degree, -1, -1))
+    shift, bias, one = itype(mantissa_bits), itype(exponent_bias), itype(1)
+
+    def exp(x):
+        t = x if x > lo else lo
+        t = t if t < hi else hi
+        n = np.floor(t * log2e + half)
+        r = (t - n * head) - n * tail
+        p = coefficients[0]
+        for k in range(1, degree + 1):
+            p = p * r + coefficients[k]
+        k = itype(n)
+        k_half = k >> one
+        first = float_from_bits(itype((k_half + bias) << shift))
+        second = float_from_bits(itype((k - k_half + bias) << shift))
+        result = (p * first) * second
+        return result if x == x else x
+
+    return exp
+
+
+EXP_FLOAT32 = make_exp(np.float32, np.int32, 7, 130.0, 23, 127)
+EXP_FLOAT64 = make_exp(np.float64, np.int64, 13, 1400.0, 52, 1023)
+
+
+def vector_exp(x):
+    """``e**x`` in the precision of ``x``; vectorises in jitted loops.
+
+    Called from Python, this is ``math.exp``; in jitted code it is the
+    arithmetic version above, for float32 and float64 arguments.
+    """
+    return math.exp(x)
+
+
+@overload(vector_exp, jit_options=JIT_OVERLOAD)
+def overload_vector_exp(x):
+    """Pick the float32 or float64 exponential by the argument's type."""
+    if x == types.float32:
+        return EXP_FLOAT32
+    if x == types.float64:
+        return EXP_FLOAT64
+    return None
