@@ -1,7 +1,8 @@
 """An exponential made of plain arithmetic, so that loops over it vectorise.
 
-Numba lowers ``math.exp`` to a call into the C library, one element at a time,
-and llvmlite has no vector math library to replace it. :func:`vector_exp` uses
+Numba lowers ``math.exp`` to a call into the C library, one element at a time:
+the pip build of llvmlite is not patched for Intel's SVML (``numba -s``), so
+LLVM has no vector exponential to call instead. :func:`vector_exp` uses
 only multiplications, additions, rounding and integer bit operations, which
 LLVM turns into SIMD code when it is called inside a loop over an array.
 
