@@ -49,6 +49,15 @@ def clip(v, lo, hi):
     return min(max(v, lo), hi)
 
 
+@njit(**JIT_INLINE)
+def inplace_add_bias(Z, b):
+    """``Z += b``, row by row: the bias of the output layer."""
+    n, m = Z.shape
+    for i in range(n):
+        for k in range(m):
+            Z[i, k] += b[k]
+
+
 @njit(**JIT)
 def inplace_output_activation(Z, b, code):
     """Add the bias and apply the output activation in place.
@@ -63,9 +72,7 @@ def inplace_output_activation(Z, b, code):
         Output/loss code (``SQUARED_ERROR``, ``POISSON``, ...).
     """
     n, m = Z.shape
-    for i in range(n):
-        for k in range(m):
-            Z[i, k] += b[k]
+    inplace_add_bias(Z, b)
     if code == SOFTMAX_LOG_LOSS:
         shifted_exp_rows(Z, Z, Z)
         for i in range(n):
@@ -189,9 +196,7 @@ def output_loss_and_delta(Z, b, A, delta, Y, rows, sw, code, eps):
     """
     n, m = Z.shape
     log_eps, log_1m_eps = math.log(eps), math.log1p(-eps)
-    for i in range(n):
-        for k in range(m):
-            Z[i, k] += b[k]
+    inplace_add_bias(Z, b)
     if code == SOFTMAX_LOG_LOSS:
         return softmax_log_loss_and_delta(Z, A, delta, Y, rows, sw, log_eps, log_1m_eps)
     weighted = sw.shape[0] > 0

@@ -211,6 +211,16 @@ def test_vector_exp_loop_is_simd_without_calls():
 # Output layer: activations, losses and deltas
 # ----------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_inplace_add_bias(dtype):
+    rng = np.random.default_rng(9)
+    Z = rng.normal(size=(5, 3)).astype(dtype)
+    b = rng.normal(size=3).astype(dtype)
+    expected = Z.astype(np.float64) + b
+    fl.inplace_add_bias(Z, b)
+    assert_close(Z, expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("loss_name,k", OUTPUT_CASES)
 def test_inplace_output_activation(loss_name, k, dtype):
     rng = np.random.default_rng(3)
