@@ -19,6 +19,20 @@ Forward and backward over one mini-batch
 back, ``dL/dW_i = A_{i-1}^T D_i``, ``dL/db_i = sum_rows D_i`` and
 ``D_{i-1} = (D_i W_i^T) * f'(Z_{i-1})``. The matrix products are BLAS calls
 (``np.dot`` with ``out=``) on contiguous views into preallocated workspaces.
+
+Small products and OpenBLAS
+---------------------------
+OpenBLAS runs products of up to ``100**3`` multiply-adds through dedicated
+small-matrix kernels on AVX-512 machines, but not when the left factor is
+transposed in its column-major terms (``kernel/x86_64/
+sgemm_small_kernel_permit_skylakex.c`` refuses that case unless the result
+has at most 1200 entries and the inner dimension is at least 32). ``D_i
+W_i^T`` with a transposed view of ``W_i`` is that case. For products that
+small, ``W_i^T`` is first copied into a contiguous workspace block. Measured
+in float32 on this project's machine: 32 rows through a 64 x 32 layer took
+2.46 us through the packed path and 1.38 us from the copy, which itself took
+0.63 us; small-batch epochs took 0.981 x as long, digits 0.980 x and
+adam-regression 0.973 x (medians of paired ratios of alternated fits).
 """
 
 import numpy as np
@@ -26,6 +40,8 @@ from numba import njit
 
 from ._activations import inplace_activation_derivative, inplace_bias_activation
 from ._config import JIT, JIT_INLINE
+
+SMALL_PRODUCT = 100**3
 
 
 def parameter_layout(layer_units):
@@ -128,18 +144,24 @@ def workspace_layout(layer_units, n_rows):
 
     Returns
     -------
-    offsets : ndarray of shape (3, n_layers - 1), dtype int64
-        Start of ``Z_i`` (row 0), ``A_i`` (row 1) and ``D_i`` (row 2).
+    offsets : ndarray of shape (4, n_layers - 1), dtype int64
+        Start of ``Z_i`` (row 0), ``A_i`` (row 1) and ``D_i`` (row 2), each
+        ``n_rows * units[i + 1]`` long, and of a block for ``W_i^T`` (row 3),
+        ``units[i] * units[i + 1]`` long for ``i >= 1`` and empty for the
+        first layer, whose delta is not propagated.
     size : int
         Total workspace length.
     """
-    units = list(layer_units)[1:]
-    offsets = np.empty((3, len(units)), dtype=np.int64)
+    fan_in, units = list(layer_units)[:-1], list(layer_units)[1:]
+    offsets = np.empty((4, len(units)), dtype=np.int64)
     pos = 0
     for kind in range(3):
         for i, u in enumerate(units):
             offsets[kind, i] = pos
             pos += n_rows * u
+    for i, u in enumerate(units):
+        offsets[3, i] = pos
+        pos += fan_in[i] * u if i > 0 else 0
     return offsets, pos
 
 
@@ -164,6 +186,40 @@ def buffer(ws, ws_offsets, kind, units, i, n_rows):
     start = ws_offsets[kind, i]
     size = n_rows * units[i + 1]
     return ws[start : start + size].reshape((n_rows, units[i + 1]))
+
+
+@njit(**JIT_INLINE)
+def transposed_coef(ws, ws_offsets, units, i):
+    """Workspace block for ``W_i^T``, of shape (units[i+1], units[i])."""
+    start = ws_offsets[3, i]
+    size = units[i] * units[i + 1]
+    return ws[start : start + size].reshape((units[i + 1], units[i]))
+
+
+@njit(**JIT)
+def delta_through_weights(D, W, WT, D_prev):
+    """``D_prev = D @ W.T``, through the contiguous copy ``WT`` when small.
+
+    Parameters
+    ----------
+    D : ndarray of shape (n_batch, fan_out)
+        Delta of layer ``i``.
+    W : ndarray of shape (fan_in, fan_out)
+        Weights of layer ``i``.
+    WT : ndarray of shape (fan_out, fan_in)
+        Workspace block; receives ``W.T`` when the product has at most
+        ``SMALL_PRODUCT`` multiply-adds (see the module docstring).
+    D_prev : ndarray of shape (n_batch, fan_in)
+        Receives the product.
+    """
+    fan_in, fan_out = W.shape
+    if D.shape[0] * fan_in * fan_out > SMALL_PRODUCT:
+        np.dot(D, W.T, D_prev)
+        return
+    for r in range(fan_in):
+        for k in range(fan_out):
+            WT[k, r] = W[r, k]
+    np.dot(D, WT, D_prev)
 
 
 @njit(**JIT)
@@ -326,7 +382,8 @@ def backward(
         layer_gradient_sums(gW, gb, W, D, alpha, sw_sum, scale)
         if i > 0:
             D_prev = buffer(ws, ws_offsets, 2, units, i - 1, nb)
-            np.dot(D, W.T, D_prev)
+            WT = transposed_coef(ws, ws_offsets, units, i)
+            delta_through_weights(D, W, WT, D_prev)
             Z_prev = buffer(ws, ws_offsets, 0, units, i - 1, nb)
             A_prev = buffer(ws, ws_offsets, 1, units, i - 1, nb)
             inplace_activation_derivative(Z_prev, A_prev, D_prev, act)

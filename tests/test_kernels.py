@@ -317,13 +317,44 @@ def test_parameter_layout_is_sklearn_pack_order():
 def test_workspace_regions_are_disjoint_and_fit():
     units, n_rows = [4, 5, 3, 2], 7
     offsets, size = fnet.workspace_layout(units, n_rows)
-    regions = sorted(
+    assert offsets.shape == (4, len(units) - 1)
+    regions = [
         (offsets[kind, i], offsets[kind, i] + n_rows * units[i + 1])
         for kind in range(3)
         for i in range(len(units) - 1)
-    )
+    ]
+    # W_i^T blocks for every layer but the first.
+    regions += [
+        (offsets[3, i], offsets[3, i] + units[i] * units[i + 1])
+        for i in range(1, len(units) - 1)
+    ]
+    regions.sort()
     assert regions[0][0] == 0 and regions[-1][1] == size
     assert all(a[1] <= b[0] for a, b in zip(regions, regions[1:], strict=False))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "nb,fan_in,fan_out", [(32, 64, 32), (7, 5, 1), (100, 101, 100)]
+)
+def test_delta_through_weights(nb, fan_in, fan_out, dtype):
+    """``D @ W.T``, through the transposed copy for small products (the first
+    two shapes) and through a transposed view for the last (1.01e6
+    multiply-adds, over ``SMALL_PRODUCT``)."""
+    rng = np.random.default_rng(10)
+    D = rng.normal(size=(nb, fan_out)).astype(dtype)
+    W = rng.normal(size=(fan_in, fan_out)).astype(dtype)
+    WT = np.full((fan_out, fan_in), np.nan, dtype)
+    out = np.full((nb, fan_in), np.nan, dtype)
+    fnet.delta_through_weights(D, W, WT, out)
+    expected = D.astype(np.float64) @ W.astype(np.float64).T
+    assert_close(out, expected, dtype, scale=np.sqrt(fan_out))
+    small = nb * fan_in * fan_out <= fnet.SMALL_PRODUCT
+    assert small == (nb < 100)
+    if small:
+        np.testing.assert_array_equal(WT, W.T)
+    else:
+        assert np.isnan(WT).all()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
