@@ -93,10 +93,10 @@ def make_exp(ftype, itype, degree, limit, mantissa_bits, exponent_bias):
         p = coefficients[0]
         for k in range(1, degree + 1):
             p = p * r + coefficients[k]
-        k = itype(n)
-        k_half = k >> one
-        first = float_from_bits(itype((k_half + bias) << shift))
-        second = float_from_bits(itype((k - k_half + bias) << shift))
+        power = itype(n)
+        half_power = power >> one
+        first = float_from_bits(itype((half_power + bias) << shift))
+        second = float_from_bits(itype((power - half_power + bias) << shift))
         result = (p * first) * second
         return result if x == x else x
 
