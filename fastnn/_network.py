@@ -18,7 +18,8 @@ Forward and backward over one mini-batch
 ``Z_i = A_{i-1} W_i + b_i`` and ``A_i = f(Z_i)`` with ``A_{-1} = X``; going
 back, ``dL/dW_i = A_{i-1}^T D_i``, ``dL/db_i = sum_rows D_i`` and
 ``D_{i-1} = (D_i W_i^T) * f'(Z_{i-1})``. The matrix products are BLAS calls
-(``np.dot`` with ``out=``) on contiguous views into preallocated workspaces.
+(``np.dot`` with ``out=``, and :mod:`fastnn._blas` for the weight gradients) on
+contiguous views into preallocated workspaces.
 
 Small products and OpenBLAS
 ---------------------------
@@ -39,6 +40,7 @@ import numpy as np
 from numba import njit
 
 from ._activations import inplace_activation_derivative, inplace_bias_activation
+from ._blas import gemm_transposed_left
 from ._config import JIT, JIT_INLINE
 
 SMALL_PRODUCT = 100**3
@@ -249,8 +251,11 @@ def csr_rows_dot(data, indices, indptr, rows, W, out):
 
 
 @njit(**JIT)
-def csr_rows_transpose_dot(data, indices, indptr, rows, D, out):
-    """``out = X[rows].T @ D`` for a CSR matrix X, without densifying X.
+def csr_rows_transpose_dot(data, indices, indptr, rows, D, out, factor, keep):
+    """``out = factor * X[rows].T @ D + keep * out`` for a CSR matrix X.
+
+    X is not densified. As in :func:`fastnn._blas.gemm_transposed_left`,
+    ``keep == 0`` overwrites ``out`` without reading it.
 
     Parameters
     ----------
@@ -262,13 +267,18 @@ def csr_rows_transpose_dot(data, indices, indptr, rows, D, out):
         Dense deltas of the first layer.
     out : ndarray of shape (n_features, n_units)
         Receives the product.
+    factor, keep : float
+        Weights of the product and of the old ``out``.
     """
-    out[:] = 0.0
+    if keep == 0:
+        out[:] = 0.0
+    else:
+        out *= keep
     m = D.shape[1]
     for i in range(rows.shape[0]):
         r = rows[i]
         for p in range(indptr[r], indptr[r + 1]):
-            v = data[p]
+            v = factor * data[p]
             col = indices[p]
             for k in range(m):
                 out[col, k] += v * D[i, k]
@@ -313,19 +323,26 @@ def forward_hidden(Xb, csr, rows, params, offsets, units, ws, ws_offsets, act):
 
 
 @njit(**JIT)
-def layer_gradient_sums(gW, gb, W, D, alpha, sw_sum, scale):
-    """Finish a layer's gradient from the raw product ``gW = A_prev^T D``.
+def layer_gradient_sums(gW, gb, W, D, alpha, sw_sum, factor, keep, scale):
+    """Finish a layer's gradient from the product ``gW = factor A_prev^T D``.
 
-    Sets ``gb = sum_rows(D)``; with ``scale`` also ``gW = (gW + alpha W) /
-    sw_sum`` and ``gb /= sw_sum``. Without ``scale`` the raw sums are left for
-    the fused optimizer step.
+    Sets ``gb = factor * sum_rows(D) + keep * gb`` (``keep == 0`` overwrites);
+    with ``scale`` also ``gW = (gW + alpha W) / sw_sum`` and ``gb /= sw_sum``.
+    Without ``scale`` the sums are left for the optimizer step.
     """
     fan_in, fan_out = gW.shape
     inv = 1.0 / sw_sum
-    gb[:] = 0.0
-    for i in range(D.shape[0]):
+    if factor == 1 and keep == 0:
+        gb[:] = 0.0
+        for i in range(D.shape[0]):  # in the dtype of D: no float64 scaling
+            for k in range(fan_out):
+                gb[k] += D[i, k]
+    else:
         for k in range(fan_out):
-            gb[k] += D[i, k]
+            gb[k] = keep * gb[k] if keep != 0 else 0.0
+        for i in range(D.shape[0]):
+            for k in range(fan_out):
+                gb[k] += factor * D[i, k]
     if not scale:
         return
     for r in range(fan_in):
@@ -349,7 +366,9 @@ def backward(
     act,
     alpha,
     sw_sum,
-    scale=True,
+    factor,
+    keep,
+    scale,
 ):
     """Backward pass from the output delta (already in the workspace) to grads.
 
@@ -358,14 +377,18 @@ def backward(
     Xb, csr, rows, params, offsets, units, ws, ws_offsets, act
         As in :func:`forward_hidden`.
     grads : ndarray of shape (n_params,)
-        Receives dL/dparams in the flat layout.
+        Receives ``factor * (A^T D, sum(D)) + keep * grads`` per layer, in
+        the flat layout: the raw sums with ``factor=1, keep=0``, or a
+        momentum step's velocity with ``factor=-lr/sw_sum, keep=momentum``.
     alpha : float
         L2 penalty.
     sw_sum : float
         Sum of the batch's sample weights (the batch size when unweighted).
-    scale : bool, default=True
-        Finish the gradient (penalty and 1/sw_sum). ``False`` leaves the raw
-        sums ``A^T D`` and ``sum(D)`` for :func:`fused_optimizer_step`.
+    factor, keep : float
+        Weights of the new sums and of the old contents of ``grads``.
+    scale : bool
+        Finish the gradient (penalty and 1/sw_sum; only with ``factor=1,
+        keep=0``). ``False`` leaves the sums for the optimizer step.
     """
     nb = rows.shape[0]
     for i in range(units.shape[0] - 2, -1, -1):
@@ -373,13 +396,12 @@ def backward(
         gW = coef(grads, offsets, units, i)
         D = buffer(ws, ws_offsets, 2, units, i, nb)
         if i == 0 and Xb.shape[0] == 0:
-            csr_rows_transpose_dot(csr[0], csr[1], csr[2], rows, D, gW)
-        elif i == 0:
-            np.dot(Xb.T, D, gW)
+            csr_rows_transpose_dot(csr[0], csr[1], csr[2], rows, D, gW, factor, keep)
         else:
-            np.dot(buffer(ws, ws_offsets, 1, units, i - 1, nb).T, D, gW)
+            A_prev = Xb if i == 0 else buffer(ws, ws_offsets, 1, units, i - 1, nb)
+            gemm_transposed_left(A_prev, D, gW, factor, keep)
         gb = intercept(grads, offsets, units, i)
-        layer_gradient_sums(gW, gb, W, D, alpha, sw_sum, scale)
+        layer_gradient_sums(gW, gb, W, D, alpha, sw_sum, factor, keep, scale)
         if i > 0:
             D_prev = buffer(ws, ws_offsets, 2, units, i - 1, nb)
             WT = transposed_coef(ws, ws_offsets, units, i)

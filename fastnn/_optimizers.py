@@ -4,7 +4,10 @@ Every update is one fused pass over ``params``, ``grads`` and the optimizer
 state, all sharing the flat layout of :mod:`fastnn._network`.
 
 * SGD with momentum: ``v <- mu v - lr g``, then ``p <- p + v``; with Nesterov's
-  momentum the step is ``mu v - lr g`` (using the new ``v``) instead.
+  momentum the step is ``mu v - lr g`` (using the new ``v``) instead. Without
+  Nesterov, and for networks with large layers, training instead folds
+  ``mu v - lr g`` into the backward pass's products (:mod:`fastnn._blas`)
+  and finishes with :func:`apply_velocity`, two BLAS ``axpy`` calls.
 * Adam: ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g**2`` and
   ``p <- p - lr_t m / (sqrt(v) + eps)`` with the bias-corrected rate
   ``lr_t = lr sqrt(1 - b2**t) / (1 - b1**t)``.
@@ -15,12 +18,15 @@ import math
 import numpy as np
 from numba import njit
 
+from ._blas import INT32_MAX, xaxpy
 from ._config import JIT
 
 SGD, ADAM = 0, 1
 
-# Positions in the float64 ``hyper`` array passed to the epoch kernel.
-LR, MOMENTUM, NESTEROV, BETA_1, BETA_2, EPSILON = range(6)
+# Positions in the float64 ``hyper`` array passed to the epoch kernel. FOLD
+# asks for plain momentum to be folded into the products (fastnn._blas).
+LR, MOMENTUM, NESTEROV, BETA_1, BETA_2, EPSILON, FOLD = range(7)
+N_HYPER = 7
 
 
 @njit(**JIT)
@@ -72,6 +78,33 @@ def sgd_momentum_update_raw(params, raw, velocity, coeffs, nesterov, n_coef):
             params[j] += mu * v - lr * g
         else:
             params[j] += v
+
+
+@njit(**JIT)
+def apply_velocity(params, velocity, decay, n_coef):
+    """Finish a momentum step whose velocity holds ``mu v - lr / n * sums``.
+
+    Adds the L2 term, ``v -= decay * W`` over the first ``n_coef`` entries
+    (``decay = lr * alpha / n``), then takes the step ``p += v``; both are
+    BLAS ``axpy`` calls, which OpenBLAS runs on its threads for large buffers.
+    Called only where :mod:`fastnn._mlp` asks for folding (``hyper[FOLD]``).
+
+    Parameters
+    ----------
+    params, velocity : ndarray of shape (n_params,)
+        Parameters and velocities, both updated.
+    decay : float
+        Weight of the L2 term in the velocity.
+    n_coef : int
+        Number of coefficient entries at the start of the buffer.
+    """
+    n = params.shape[0]
+    if velocity.shape[0] != n or not 0 <= n_coef <= n or n > INT32_MAX:
+        raise ValueError("apply_velocity: buffer lengths do not match")
+    if decay != 0 and n_coef > 0:
+        xaxpy(n_coef, -decay, params, 1, velocity, 1)
+    if n > 0:
+        xaxpy(n, 1.0, velocity, 1, params, 1)
 
 
 @njit(**JIT)

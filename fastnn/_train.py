@@ -22,7 +22,16 @@ from ._network import (
     forward_hidden,
     intercept,
 )
-from ._optimizers import fused_optimizer_step
+from ._optimizers import (
+    FOLD,
+    LR,
+    MOMENTUM,
+    N_HYPER,
+    NESTEROV,
+    SGD,
+    apply_velocity,
+    fused_optimizer_step,
+)
 from ._prefetch import prefetch_rows, touch_rows
 
 
@@ -123,7 +132,7 @@ def batch_loss_and_gradient(
     """
     loss, _ = batch_forward_backward(
         Xb, csr, rows, Y, sw, params, grads, offsets, units, ws, ws_offsets,
-        act, out, eps, alpha, True,
+        act, out, eps, alpha, 0.0, 0.0, True,
     )  # fmt: skip
     return loss
 
@@ -131,12 +140,16 @@ def batch_loss_and_gradient(
 @njit(**JIT)
 def batch_forward_backward(
     Xb, csr, rows, Y, sw, params, grads, offsets, units, ws, ws_offsets, act, out,
-    eps, alpha, scale,
+    eps, alpha, rate, keep, scale,
 ):  # fmt: skip
     """Forward and backward over one batch; see :func:`batch_loss_and_gradient`.
 
-    With ``scale=False`` the gradient is left as raw sums for the fused
-    optimizer step. Returns the batch loss and the batch's weight sum.
+    With ``rate == 0``, ``grads`` receives the finished gradient (``scale``)
+    or its raw sums ``A^T D``, ``sum(D)`` for the optimizer step. With a
+    learning rate ``rate > 0``, ``grads`` is a velocity and receives
+    ``keep * grads - rate / sw_sum * sums``, a momentum step folded into the
+    products (see :mod:`fastnn._blas`). Returns the batch loss and the
+    batch's weight sum.
     """
     nb = rows.shape[0]
     last = units.shape[0] - 2
@@ -155,9 +168,10 @@ def batch_forward_backward(
     loss /= sw_sum
     if alpha != 0:
         loss += 0.5 * alpha * l2_penalty(params, offsets, units) / sw_sum
+    factor = -rate / sw_sum if rate != 0 else 1.0
     backward(
         Xb, csr, rows, params, grads, offsets, units, ws, ws_offsets, act, alpha,
-        sw_sum, scale,
+        sw_sum, factor, keep if rate != 0 else 0.0, scale,
     )  # fmt: skip
     return loss, sw_sum
 
@@ -211,7 +225,8 @@ def train_epoch(
     solver : int
         Optimizer code.
     hyper, step : ndarray
-        Optimizer hyper-parameters and Adam's step counter (updated).
+        Optimizer hyper-parameters (``N_HYPER`` of them, laid out as in
+        :mod:`fastnn._optimizers`) and Adam's step counter (updated).
 
     Returns
     -------
@@ -222,6 +237,12 @@ def train_epoch(
     dense = X.shape[0] > 0
     n_coef = offsets[1, 0]
     coeffs = np.empty(6, dtype=params.dtype)
+    if hyper.shape[0] != N_HYPER:
+        raise ValueError("train_epoch: hyper has the wrong length")
+    # Plain momentum, when asked for: the products go straight to the velocity.
+    fold = solver == SGD and hyper[NESTEROV] == 0 and hyper[FOLD] != 0
+    target = state[0] if fold else grads
+    rate = hyper[LR] if fold else 0.0
     total = 0.0
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
@@ -231,14 +252,17 @@ def train_epoch(
             gather_rows(X, rows, Xb)
         prefetch_next_batch(X, Y, order, stop, batch_size)
         loss, sw_sum = batch_forward_backward(
-            Xb, csr, rows, Y, sw, params, grads, offsets, units, ws, ws_offsets,
-            act, out, eps, alpha, False,
+            Xb, csr, rows, Y, sw, params, target, offsets, units, ws, ws_offsets,
+            act, out, eps, alpha, rate, hyper[MOMENTUM], False,
         )  # fmt: skip
         total += loss * (stop - start)
-        fused_optimizer_step(
-            params, grads, state, solver, hyper, step, alpha, 1.0 / sw_sum, n_coef,
-            coeffs,
-        )  # fmt: skip
+        if fold:
+            apply_velocity(params, target, hyper[LR] * alpha / sw_sum, n_coef)
+        else:
+            fused_optimizer_step(
+                params, grads, state, solver, hyper, step, alpha, 1.0 / sw_sum,
+                n_coef, coeffs,
+            )  # fmt: skip
     return total / n
 
 

@@ -362,3 +362,54 @@ def test_small_nets_train_on_one_blas_thread_and_restore_it(digits, monkeypatch)
     big = MLPClassifier((256,), max_iter=1, random_state=0)
     before, seen, after = _kernel_blas_threads(monkeypatch, lambda: big.fit(Xb, yb))
     assert all(s == before for s in seen) and after == before
+
+
+def _fold_flags(monkeypatch, est, X, y):
+    """The FOLD entry of ``hyper`` in every epoch kernel call of ``est.fit``."""
+    import fastnn._mlp as mlp
+    from fastnn._optimizers import FOLD
+
+    flags, kernel = [], mlp.train_epoch
+
+    def spy(*args):
+        flags.append(args[-2][FOLD])
+        return kernel(*args)
+
+    monkeypatch.setattr(mlp, "train_epoch", spy)
+    _quiet_fit(est, X, y)
+    monkeypatch.setattr(mlp, "train_epoch", kernel)
+    return flags
+
+
+def test_momentum_is_folded_into_products_for_large_layers(monkeypatch):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 300)), rng.integers(0, 2, 40)
+    large = MLPClassifier((256,), solver="sgd", max_iter=2, random_state=0)
+    assert _fold_flags(monkeypatch, large, X, y) == [1.0, 1.0]
+    small = MLPClassifier((8,), solver="sgd", max_iter=2, random_state=0)
+    assert _fold_flags(monkeypatch, small, X, y) == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1e-3])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_folded_momentum_trains_as_the_separate_step(monkeypatch, alpha, sparse):
+    # The same fit with the step folded into the products (threshold 0) and
+    # with the separate fused update (threshold never reached).
+    import fastnn._mlp as mlp
+
+    X, y = datasets.load_digits(return_X_y=True)
+    X = sp.csr_matrix(X / 16) if sparse else X / 16
+    fits = []
+    for threshold in (0, 10**12):
+        monkeypatch.setattr(mlp, "_FOLD_LAYER", threshold)
+        est = MLPClassifier(
+            (20,), solver="sgd", nesterovs_momentum=False, alpha=alpha,
+            batch_size=64, max_iter=5, random_state=0, shuffle=True,
+        )  # fmt: skip
+        fits.append(_quiet_fit(est, X, y))
+    folded, separate = fits
+    np.testing.assert_allclose(folded.loss_curve_, separate.loss_curve_, rtol=1e-9)
+    for a, b in zip(
+        folded.coefs_ + folded.intercepts_, separate.coefs_ + separate.intercepts_
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)

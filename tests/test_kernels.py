@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from fastnn import _activations as fa
+from fastnn import _blas as fblas
 from fastnn import _losses as fl
 from fastnn import _network as fnet
 from fastnn import _optimizers as fo
@@ -389,8 +390,13 @@ def test_csr_products(dtype):
     assert_close(out, ref.csr_rows_dot(X, rows, W), dtype)
     D = rng.normal(size=(6, 4)).astype(dtype)
     outT = np.full((6, 4), np.nan, dtype)
-    fnet.csr_rows_transpose_dot(*csr_arrays(X), rows, D, outT)
-    assert_close(outT, ref.csr_rows_transpose_dot(X, rows, D), dtype)
+    fnet.csr_rows_transpose_dot(*csr_arrays(X), rows, D, outT, 1.0, 0.0)
+    product = ref.csr_rows_transpose_dot(X, rows, D)
+    assert_close(outT, product, dtype)
+    # Accumulating, as into a velocity: out = factor * product + keep * out.
+    old = outT.astype(np.float64)
+    fnet.csr_rows_transpose_dot(*csr_arrays(X), rows, D, outT, -0.25, 0.9)
+    assert_close(outT, -0.25 * product + 0.9 * old, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -402,13 +408,77 @@ def test_layer_gradient_sums(scale, dtype):
     D = rng.normal(size=(5, 3)).astype(dtype)
     gb = np.full(3, np.nan, dtype)
     raw_gW, raw_gb = gW.astype(np.float64), D.astype(np.float64).sum(axis=0)
-    fnet.layer_gradient_sums(gW, gb, W, D, 0.3, 2.5, scale)
+    fnet.layer_gradient_sums(gW, gb, W, D, 0.3, 2.5, 1.0, 0.0, scale)
     if scale:  # sklearn's (A^T D + alpha W) / sw_sum and sum(D) / sw_sum
         assert_close(gW, (raw_gW + 0.3 * W) / 2.5, dtype)
         assert_close(gb, raw_gb / 2.5, dtype)
     else:  # raw sums, left for the fused optimizer step
         assert_close(gW, raw_gW, dtype)
         assert_close(gb, raw_gb, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layer_gradient_sums_into_velocity(dtype):
+    rng = np.random.default_rng(16)
+    W = rng.normal(size=(4, 3)).astype(dtype)
+    D = rng.normal(size=(5, 3)).astype(dtype)
+    gW = rng.normal(size=(4, 3)).astype(dtype)
+    gb = rng.normal(size=3).astype(dtype)
+    old_gW, old_gb = gW.copy(), gb.astype(np.float64)
+    fnet.layer_gradient_sums(gW, gb, W, D, 0.3, 2.5, -0.04, 0.9, False)
+    np.testing.assert_array_equal(gW, old_gW)  # the product's job, not this one's
+    assert_close(gb, -0.04 * D.astype(np.float64).sum(axis=0) + 0.9 * old_gb, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(32, 54, 64), (128, 784, 256), (7, 1, 5), (0, 3, 4)])
+def test_gemm_transposed_left(shape, dtype):
+    n_rows, p, q = shape
+    rng = np.random.default_rng(17)
+    A = rng.normal(size=(n_rows, p)).astype(dtype)
+    D = rng.normal(size=(n_rows, q)).astype(dtype)
+    C = rng.normal(size=(p, q)).astype(dtype)
+    product = A.astype(np.float64).T @ D.astype(np.float64)
+    expected = -0.3 * product + 0.9 * C.astype(np.float64)
+    # A dot product's rounding error is bounded by a multiple of sum |a_i b_i|.
+    bound = max(1.0, float((np.abs(A).T @ np.abs(D)).max(initial=0.0)))
+    fblas.gemm_transposed_left(A, D, C, -0.3, 0.9)
+    assert_close(C, expected, dtype, scale=bound)
+    C[...] = np.nan  # keep == 0 overwrites without reading, as BLAS does
+    fblas.gemm_transposed_left(A, D, C, 1.0, 0.0)
+    assert_close(C, product, dtype, scale=bound)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_blas_calls_check_shapes(dtype):
+    A, D = np.ones((3, 2), dtype), np.ones((4, 5), dtype)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        fblas.gemm_transposed_left(A, D, np.ones((2, 5), dtype), 1.0, 0.0)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        fblas.gemm_transposed_left(A, A, np.ones((2, 3), dtype), 1.0, 0.0)
+    # Only C-contiguous arrays of one float dtype reach BLAS: the others do
+    # not compile, rather than being read with the wrong strides.
+    with pytest.raises(numba.core.errors.TypingError):
+        fblas.gemm_transposed_left(A.T, A.T, np.ones((3, 3), dtype), 1.0, 0.0)
+    with pytest.raises(numba.core.errors.TypingError):
+        fblas.gemm_transposed_left(A, A.astype(np.int64), np.ones((2, 2)), 1.0, 0.0)
+    with pytest.raises(ValueError, match="lengths do not match"):
+        fo.apply_velocity(np.ones(3, dtype), np.ones(4, dtype), 0.0, 2)
+    with pytest.raises(ValueError, match="lengths do not match"):
+        fo.apply_velocity(np.ones(3, dtype), np.ones(3, dtype), 0.0, 4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_apply_velocity(alpha, dtype):
+    rng = np.random.default_rng(18)
+    params = rng.normal(size=20).astype(dtype)
+    velocity = rng.normal(size=20).astype(dtype)
+    p64, v64 = params.astype(np.float64), velocity.astype(np.float64)
+    fo.apply_velocity(params, velocity, 0.01 * alpha / 4, 12)
+    v64[:12] -= 0.01 * alpha / 4 * p64[:12]  # the L2 term, coefficients only
+    assert_close(velocity, v64, dtype)
+    assert_close(params, p64 + v64, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -633,7 +703,7 @@ def test_optimizer_step_dispatch(solver, dtype):
     p, g = (rng.normal(size=7).astype(dtype) for _ in range(2))
     state = rng.uniform(0.0, 1.0, (2, 7)).astype(dtype)
     step = np.array([3], dtype=np.int64)
-    hyper = np.array([0.05, 0.8, float(solver == "nesterov"), 0.9, 0.99, 1e-7])
+    hyper = np.array([0.05, 0.8, float(solver == "nesterov"), 0.9, 0.99, 1e-7, 0])
     if solver == "adam":
         expected = ref.adam_step(p, g, state[0], state[1], 4, 0.05, 0.9, 0.99, 1e-7)
     else:
@@ -656,7 +726,7 @@ def test_fused_optimizer_step_from_raw_sums(solver, dtype):
     p, raw = (rng.normal(size=n_params).astype(dtype) for _ in range(2))
     state = rng.uniform(0.0, 1.0, (2, n_params)).astype(dtype)
     step = np.array([0], dtype=np.int64)
-    hyper = np.array([0.05, 0.8, float(solver == "nesterov"), 0.9, 0.99, 1e-7])
+    hyper = np.array([0.05, 0.8, float(solver == "nesterov"), 0.9, 0.99, 1e-7, 0])
     g = raw.astype(np.float64) / sw_sum
     g[:n_coef] += alpha * p[:n_coef] / sw_sum
     if solver == "adam":
@@ -678,6 +748,8 @@ def test_fused_optimizer_step_from_raw_sums(solver, dtype):
 # ----------------------------------------------------------------------------
 OPT = {
     "sgd": dict(solver="sgd", lr=0.1, momentum=0.9, nesterov=False),
+    # The same step, folded into the weight-gradient products.
+    "folded": dict(solver="sgd", lr=0.1, momentum=0.9, nesterov=False, fold=True),
     "nesterov": dict(solver="sgd", lr=0.1, momentum=0.9, nesterov=True),
     "adam": dict(solver="adam", lr=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-8),
 }
@@ -696,7 +768,8 @@ def run_epoch_pair(prob, batch_size, solver, sparse):
     step = np.array([2], dtype=np.int64)
     opt = dict(OPT[solver], t=2, velocity=state[0], m=state[0], v=state[1])
     momentum, nesterov = opt.get("momentum", 0.0), opt.get("nesterov", False)
-    hyper = np.array([opt["lr"], momentum, float(nesterov), 0.9, 0.999, 1e-8])
+    fold = float(opt.pop("fold", False))
+    hyper = np.array([opt["lr"], momentum, float(nesterov), 0.9, 0.999, 1e-8, fold])
     loss_ref, params_ref = ref.epoch(
         batch_size=batch_size, eps=eps_of(dtype), opt=opt, **prob
     )
@@ -750,7 +823,7 @@ def epoch_problem(rng, n, units, act, loss_name, alpha, dtype, weighted=False):
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("batch_size", [20, 7, 5, 1])
-@pytest.mark.parametrize("solver", ["sgd", "nesterov", "adam"])
+@pytest.mark.parametrize("solver", ["sgd", "folded", "nesterov", "adam"])
 def test_train_epoch(solver, batch_size, weighted, sparse, dtype):
     rng = np.random.default_rng(15)
     prob = epoch_problem(rng, 20, [6, 5, 3], "tanh", "log_loss", 1e-2, dtype, weighted)
@@ -766,6 +839,26 @@ def test_train_epoch_every_activation_and_loss(act, loss_name, k, dtype):
     prob = epoch_problem(rng, 13, [4, 5, k], act, loss_name, 1e-3, dtype)
     kernel, twin = run_epoch_pair(prob, 4, "sgd", False)
     check_epoch(kernel, twin, "sgd", dtype)
+
+
+def test_train_epoch_checks_hyper_length():
+    dtype = np.float64
+    rng = np.random.default_rng(19)
+    net = Net([3, 4, 2], 2, dtype)
+    X, Y = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    params = random_params(rng, [3, 4, 2], dtype)
+    args = (
+        X, empty_csr(dtype), Y, np.empty(0, dtype), np.arange(4), 2, params,
+        np.empty_like(params), np.zeros((2, params.size)), net.offsets, net.units,
+        net.ws, net.ws_offsets, np.empty((2, 3)), fa.ACTIVATION_CODES["relu"],
+        fl.SQUARED_ERROR, eps_of(dtype), 0.0, fo.SGD,
+    )  # fmt: skip
+    hyper = np.array([0.1, 0.9, 0.0, 0.9, 0.999, 1e-8, 1.0])
+    with pytest.raises(ValueError, match="hyper has the wrong length"):
+        ft.train_epoch(*args, hyper[:-1], np.zeros(1, np.int64))
+    before = params.copy()
+    ft.train_epoch(*args, hyper, np.zeros(1, np.int64))
+    assert not np.array_equal(params, before)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -1,0 +1,126 @@
+"""BLAS calls with scaling factors, for updates that fold into a product.
+
+``np.dot(a, b, out)`` always overwrites ``out``. A momentum step, however, is
+``v <- mu v - (lr / n) A^T D`` and then ``W <- W + v``: the product can
+accumulate straight into the velocity, with BLAS's own ``alpha`` and
+``beta``, and the step then becomes one ``axpy``. That removes the gradient
+buffer from the step, and with it a write and a read of every weight per
+batch, and OpenBLAS runs both calls on its threads. It pays only for large
+layers: OpenBLAS applies a nonzero ``beta`` in a pass of its own, which for
+small layers costs more than the update it saves (``_FOLD_LAYER`` in
+:mod:`fastnn._mlp`).
+
+The routines are SciPy's (``scipy.linalg.cython_blas``, the same BLAS that
+numba's ``np.dot`` calls). Their addresses are registered with LLVM under
+fixed symbol names when this module is imported, and the kernels call them by
+name, so machine code that uses them can be cached like any other.
+"""
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import get_cython_function_address, intrinsic
+
+from ._config import JIT
+
+SYMBOL_PREFIX = "fastnn_cython_blas_"
+ROUTINES = ("sgemm", "dgemm", "saxpy", "daxpy")
+PREFIX_CHAR = {types.float32: "s", types.float64: "d"}
+INT32_MAX = 2**31 - 1
+NO_TRANSPOSE, TRANSPOSE = ord("N"), ord("T")
+
+for _routine in ROUTINES:
+    llvm.add_symbol(
+        SYMBOL_PREFIX + _routine,
+        get_cython_function_address("scipy.linalg.cython_blas", _routine),
+    )
+
+
+def blas_dtype(*arrays):
+    """The common float dtype of C-contiguous arrays, or None."""
+    if not all(isinstance(a, types.Array) and a.layout == "C" for a in arrays):
+        return None
+    dtypes = {a.dtype for a in arrays}
+    dtype = dtypes.pop()
+    return dtype if not dtypes and dtype in PREFIX_CHAR else None
+
+
+def call_fortran(context, builder, routine, dtype, kinds, values, arg_types):
+    """Call ``routine`` with every argument passed by reference, as Fortran does.
+
+    ``kinds`` says per argument how to pass it: ``"c"`` a character, ``"i"`` a
+    32-bit integer, ``"f"`` a float of ``dtype`` and ``"a"`` an array's data.
+    """
+    float_type = context.get_value_type(dtype)
+    llvm_types = {"c": ir.IntType(8), "i": ir.IntType(32), "f": float_type}
+    pointers, pointer_types = [], []
+    for kind, value, ty in zip(kinds, values, arg_types):
+        if kind == "a":
+            pointers.append(context.make_array(ty)(context, builder, value).data)
+            pointer_types.append(float_type.as_pointer())
+            continue
+        target = {"c": types.int8, "i": types.int32, "f": dtype}[kind]
+        cast = context.cast(builder, value, ty, target)
+        pointers.append(cgutils.alloca_once_value(builder, cast))
+        pointer_types.append(llvm_types[kind].as_pointer())
+    fnty = ir.FunctionType(ir.VoidType(), pointer_types)
+    name = SYMBOL_PREFIX + PREFIX_CHAR[dtype] + routine
+    builder.call(cgutils.get_or_insert_function(builder.module, fnty, name), pointers)
+
+
+@intrinsic
+def xgemm(typingctx, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """Column-major ``c = alpha op(a) op(b) + beta c`` (BLAS ``?gemm``)."""
+    dtype = blas_dtype(a, b, c)
+    if dtype is None:
+        return None
+    sig = types.void(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+    def codegen(context, builder, signature, args):
+        call_fortran(
+            context, builder, "gemm", dtype, "cciiifaiaifai", args, signature.args
+        )
+
+    return sig, codegen
+
+
+@intrinsic
+def xaxpy(typingctx, n, alpha, x, incx, y, incy):
+    """``y = alpha x + y`` (BLAS ``?axpy``)."""
+    dtype = blas_dtype(x, y)
+    if dtype is None:
+        return None
+    sig = types.void(n, alpha, x, incx, y, incy)
+
+    def codegen(context, builder, signature, args):
+        call_fortran(context, builder, "axpy", dtype, "ifaiai", args, signature.args)
+
+    return sig, codegen
+
+
+@njit(**JIT)
+def gemm_transposed_left(A, D, C, scale, keep):
+    """``C = scale * A.T @ D + keep * C`` in place, for C-contiguous arrays.
+
+    Parameters
+    ----------
+    A : ndarray of shape (n_rows, p)
+    D : ndarray of shape (n_rows, q)
+    C : ndarray of shape (p, q)
+        Updated in place; with ``keep == 0`` its old values are not read
+        (BLAS semantics), so NaN in ``C`` does not survive.
+    scale, keep : float
+        BLAS's ``alpha`` and ``beta``.
+    """
+    n_rows, p = A.shape
+    q = D.shape[1]
+    if D.shape[0] != n_rows or C.shape[0] != p or C.shape[1] != q:
+        raise ValueError("gemm_transposed_left: shapes do not match")
+    if max(n_rows * p, n_rows * q, p * q) > INT32_MAX:
+        raise ValueError("gemm_transposed_left: too large for 32-bit BLAS")
+    if p == 0 or q == 0:
+        return
+    # Row-major C (p, q) is column-major C^T (q, p) = D^T A, with D^T the
+    # column-major (q, n_rows) view of D and A transposed from (p, n_rows).
+    xgemm(NO_TRANSPOSE, TRANSPOSE, q, p, n_rows, scale, D, q, A, p, keep, C, q)
