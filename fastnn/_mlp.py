@@ -72,10 +72,11 @@ _SMALL_LAYER = 64 * 1024
 # From this many weights in the largest layer, plain momentum is folded into
 # the weight-gradient products (fastnn._blas): the update of large layers is
 # bound by memory traffic. Medians of paired ratios of alternated fits:
-# mnist-like 0.99 x in the machine's fast periods (0.987 to 1.009 over three
-# runs) and 0.75 to 0.83 x in its slow ones (three runs), float64 0.96 x. For
-# small layers OpenBLAS's separate beta pass costs more than the fused update
-# it replaces: digits took 1.02 and 1.04 x as long with folding.
+# mnist-like 0.99 x in the machine's fast periods (0.987 to 1.009 over four
+# runs) and 0.75 to 0.83 x in its slow ones (three runs), float64 0.91 to
+# 0.96 x (three runs). For small layers OpenBLAS's separate beta pass costs
+# more than the fused update it replaces: digits took 1.02 and 1.04 x as long
+# with folding.
 _FOLD_LAYER = 64 * 1024
 
 

@@ -270,11 +270,10 @@ def csr_rows_transpose_dot(data, indices, indptr, rows, D, out, factor, keep):
     factor, keep : float
         Weights of the product and of the old ``out``.
     """
-    if keep == 0:
-        out[:] = 0.0
-    else:
-        out *= keep
     m = D.shape[1]
+    for col in range(out.shape[0]):
+        for k in range(m):
+            out[col, k] = keep * out[col, k] if keep != 0 else 0.0
     for i in range(rows.shape[0]):
         r = rows[i]
         for p in range(indptr[r], indptr[r + 1]):
@@ -332,17 +331,17 @@ def layer_gradient_sums(gW, gb, W, D, alpha, sw_sum, factor, keep, scale):
     """
     fan_in, fan_out = gW.shape
     inv = 1.0 / sw_sum
-    if factor == 1 and keep == 0:
-        gb[:] = 0.0
-        for i in range(D.shape[0]):  # in the dtype of D: no float64 scaling
-            for k in range(fan_out):
-                gb[k] += D[i, k]
-    else:
+    # gb = factor * (keep / factor * gb + sum_rows(D)), so that the sum over
+    # rows is the same plain loop, in the dtype of D, in both cases.
+    ratio = keep / factor
+    for k in range(fan_out):
+        gb[k] = ratio * gb[k] if keep != 0 else 0.0
+    for i in range(D.shape[0]):
         for k in range(fan_out):
-            gb[k] = keep * gb[k] if keep != 0 else 0.0
-        for i in range(D.shape[0]):
-            for k in range(fan_out):
-                gb[k] += factor * D[i, k]
+            gb[k] += D[i, k]
+    if factor != 1:
+        for k in range(fan_out):
+            gb[k] *= factor
     if not scale:
         return
     for r in range(fan_in):

@@ -132,7 +132,7 @@ def batch_loss_and_gradient(
     """
     loss, _ = batch_forward_backward(
         Xb, csr, rows, Y, sw, params, grads, offsets, units, ws, ws_offsets,
-        act, out, eps, alpha, 0.0, 0.0, True,
+        act, out, eps, alpha, False, 0.0, 0.0, True,
     )  # fmt: skip
     return loss
 
@@ -140,15 +140,15 @@ def batch_loss_and_gradient(
 @njit(**JIT)
 def batch_forward_backward(
     Xb, csr, rows, Y, sw, params, grads, offsets, units, ws, ws_offsets, act, out,
-    eps, alpha, rate, keep, scale,
+    eps, alpha, fold, rate, keep, scale,
 ):  # fmt: skip
     """Forward and backward over one batch; see :func:`batch_loss_and_gradient`.
 
-    With ``rate == 0``, ``grads`` receives the finished gradient (``scale``)
-    or its raw sums ``A^T D``, ``sum(D)`` for the optimizer step. With a
-    learning rate ``rate > 0``, ``grads`` is a velocity and receives
-    ``keep * grads - rate / sw_sum * sums``, a momentum step folded into the
-    products (see :mod:`fastnn._blas`). Returns the batch loss and the
+    Without ``fold``, ``grads`` receives the finished gradient (``scale``)
+    or its raw sums ``A^T D``, ``sum(D)`` for the optimizer step. With
+    ``fold``, ``grads`` is a velocity and receives ``keep * grads - rate /
+    sw_sum * sums``, a momentum step with learning rate ``rate`` folded into
+    the products (see :mod:`fastnn._blas`). Returns the batch loss and the
     batch's weight sum.
     """
     nb = rows.shape[0]
@@ -168,10 +168,9 @@ def batch_forward_backward(
     loss /= sw_sum
     if alpha != 0:
         loss += 0.5 * alpha * l2_penalty(params, offsets, units) / sw_sum
-    factor = -rate / sw_sum if rate != 0 else 1.0
     backward(
         Xb, csr, rows, params, grads, offsets, units, ws, ws_offsets, act, alpha,
-        sw_sum, factor, keep if rate != 0 else 0.0, scale,
+        sw_sum, -rate / sw_sum if fold else 1.0, keep if fold else 0.0, scale,
     )  # fmt: skip
     return loss, sw_sum
 
@@ -242,7 +241,6 @@ def train_epoch(
     # Plain momentum, when asked for: the products go straight to the velocity.
     fold = solver == SGD and hyper[NESTEROV] == 0 and hyper[FOLD] != 0
     target = state[0] if fold else grads
-    rate = hyper[LR] if fold else 0.0
     total = 0.0
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
@@ -253,7 +251,7 @@ def train_epoch(
         prefetch_next_batch(X, Y, order, stop, batch_size)
         loss, sw_sum = batch_forward_backward(
             Xb, csr, rows, Y, sw, params, target, offsets, units, ws, ws_offsets,
-            act, out, eps, alpha, rate, hyper[MOMENTUM], False,
+            act, out, eps, alpha, fold, hyper[LR], hyper[MOMENTUM], False,
         )  # fmt: skip
         total += loss * (stop - start)
         if fold:
