@@ -11,12 +11,14 @@ loads the kernels instead of compiling them.
 The fastmath flags deliberately leave out ``nnan`` and ``ninf``: softmax,
 log-sum-exp and the log-loss rely on real ``inf`` and ``NaN`` arithmetic, and
 divergence detection relies on ``NaN`` surviving to the weights. They also
-leave out ``contract`` (FMA formation) and ``reassoc``: with them, the machine
-code loaded from numba's cache rounded differently from a fresh compile of the
-same kernel, which broke bit-identical results across processes.
+leave out ``contract`` (FMA formation) and ``reassoc``, so that machine code
+loaded from numba's cache rounds exactly as a fresh compile does, and ``arcp``,
+so that a division stays a division, rounded as numpy rounds it: scikit-learn
+divides its gradients and losses by the batch's weight sum, and L-BFGS's line
+search tells apart gradients that differ in the last bit.
 """
 
-FASTMATH = {"nsz", "arcp"}
+FASTMATH = {"nsz"}
 
 JIT = {"cache": True, "fastmath": FASTMATH, "nogil": False, "error_model": "numpy"}
 JIT_NOGIL = {**JIT, "nogil": True}

@@ -12,9 +12,11 @@ code                      output f        loss per sample (before averaging)
 ``SOFTMAX_LOG_LOSS``      softmax         -sum_k y_k log a_k
 ========================  ==============  ===================================
 
-Probabilities inside the logarithms are clipped to ``[eps, 1 - eps]`` exactly as
-scikit-learn does, but the logarithms are taken from the logits (log-sum-exp),
-so logits of +-1e4 give finite losses and no NaN.
+The loss is computed from the activations with scikit-learn's arithmetic:
+probabilities are clipped to ``[eps, 1 - eps]`` before their logarithms,
+each output column is averaged over the (weighted) batch, and the columns are
+summed. The reported loss, the L-BFGS objective and every stopping rule then
+see scikit-learn's values, saturated logits included.
 """
 
 import math
@@ -33,20 +35,6 @@ OUTPUT_ACTIVATIONS = {
     BINARY_LOG_LOSS: "logistic",
     SOFTMAX_LOG_LOSS: "softmax",
 }
-
-
-@njit(**JIT_INLINE)
-def log_logistic(z):
-    """log(sigmoid(z)) without overflow: -log(1 + exp(-z))."""
-    if z >= 0:
-        return -math.log1p(math.exp(-z))
-    return z - math.log1p(math.exp(z))
-
-
-@njit(**JIT_INLINE)
-def clip(v, lo, hi):
-    """Clip the scalar ``v`` into ``[lo, hi]``."""
-    return min(max(v, lo), hi)
 
 
 @njit(**JIT_INLINE)
@@ -111,46 +99,61 @@ def shifted_exp_rows(Z, shifted, expd):
 
 
 @njit(**JIT)
-def softmax_log_loss_and_delta(Z, A, delta, Y, rows, sw, log_eps, log_1m_eps):
-    """Softmax of every logits row into ``A``, its log-loss and its delta.
+def softmax_and_delta(Z, A, delta, Y, rows, sw):
+    """Softmax of every logits row into ``A``, and the output delta.
 
-    Returns the weighted sum over rows of ``-sum_k y_k log p_k``, with
-    ``log p_k = z_k - max(z) - log(sum exp)`` clipped to ``[log_eps,
-    log_1m_eps]``; ``delta = (A - Y[rows]) * sample_weight``. Rows of ``Y``
-    are read in place (no row views).
+    ``delta = (A - Y[rows]) * sample_weight``; ``delta`` also serves as the
+    scratch for the exponentials. Rows of ``Y`` are read in place.
     """
     n, m = Z.shape
     shifted_exp_rows(Z, A, delta)
     weighted = sw.shape[0] > 0
-    total = 0.0
     for i in range(n):
         r = rows[i]
         w = sw[r] if weighted else 1.0
         s = 0.0
         for k in range(m):
             s += delta[i, k]
-        log_s = math.log(s)
-        row_loss = 0.0
         for k in range(m):
-            y = Y[r, k]
-            if y != 0:
-                row_loss -= y * clip(A[i, k] - log_s, log_eps, log_1m_eps)
             A[i, k] = delta[i, k] / s
-            delta[i, k] = (A[i, k] - y) * w
-        total += w * row_loss
-    return total
+            delta[i, k] = (A[i, k] - Y[r, k]) * w
 
 
 @njit(**JIT_INLINE)
-def pointwise_loss(z, a, y, code, log_eps, log_1m_eps):
-    """Loss of one output unit for the identity, exp and logistic links."""
+def clip_probability(p, eps):
+    """``p`` clipped to ``[eps, 1 - eps]`` as ``np.clip`` does; NaN stays NaN."""
+    if p < eps:
+        return eps
+    if p > 1.0 - eps:
+        return 1.0 - eps
+    return p
+
+
+@njit(**JIT_INLINE)
+def xlogy(x, y):
+    """``x * log(y)``, and 0 where ``x == 0`` and ``y`` is not NaN (scipy's)."""
+    if x == 0 and y == y:
+        return 0.0
+    return x * math.log(y)
+
+
+@njit(**JIT_INLINE)
+def pointwise_loss(a, y, code, eps):
+    """Loss of one output entry, with scikit-learn's arithmetic.
+
+    Squared error ``(y - a)**2`` (halved and averaged over outputs by the
+    caller); Poisson ``xlogy(y, y / a) - y + a``; binary log-loss
+    ``-(xlogy(y, p) + xlogy(1 - y, 1 - p))`` and softmax log-loss
+    ``-xlogy(y, p)``, with ``p = a`` clipped to ``[eps, 1 - eps]``.
+    """
     if code == SQUARED_ERROR:
-        return 0.5 * (y - a) * (y - a)
+        return (y - a) * (y - a)
     if code == POISSON:
-        return (y * (math.log(y) - z) if y > 0 else 0.0) - y + a
-    logp = clip(log_logistic(z), log_eps, log_1m_eps)
-    log1mp = clip(log_logistic(-z), log_eps, log_1m_eps)
-    return -(y * logp + (1.0 - y) * log1mp)
+        return xlogy(y, y / a) - y + a
+    p = clip_probability(a, eps)
+    if code == SOFTMAX_LOG_LOSS:
+        return -xlogy(y, p)
+    return -(xlogy(y, p) + xlogy(1.0 - y, 1.0 - p))
 
 
 @njit(**JIT_INLINE)
@@ -164,8 +167,13 @@ def output_activation(z, code):
 
 
 @njit(**JIT)
-def output_loss_and_delta(Z, b, A, delta, Y, rows, sw, code, eps):
+def output_loss_and_delta(Z, b, A, delta, Y, rows, sw, code, eps, sw_sum):
     """Output layer forward, loss, and dL/dZ = (A - Y) * sample_weight.
+
+    The loss is computed as scikit-learn computes it, from the activations
+    ``A`` (probabilities clipped in probability space), and in its order:
+    each output column's weighted sum over the batch is divided by
+    ``sw_sum``, then the columns are summed (averaged for the squared error).
 
     Parameters
     ----------
@@ -186,31 +194,48 @@ def output_loss_and_delta(Z, b, A, delta, Y, rows, sw, code, eps):
     code : int
         Output/loss code.
     eps : float
-        Machine epsilon of the dtype, for sklearn's probability clipping.
+        Machine epsilon of the dtype, for scikit-learn's probability clipping.
+    sw_sum : float
+        Sum of the batch's sample weights (the batch size when unweighted).
 
     Returns
     -------
     loss : float
-        Sum over the batch of sample weight times per-sample loss, with the
-        squared error averaged over outputs as sklearn does.
+        The batch's data loss (no penalty term), as scikit-learn's
+        ``LOSS_FUNCTIONS`` return it.
     """
     n, m = Z.shape
-    log_eps, log_1m_eps = math.log(eps), math.log1p(-eps)
     inplace_add_bias(Z, b)
     if code == SOFTMAX_LOG_LOSS:
-        return softmax_log_loss_and_delta(Z, A, delta, Y, rows, sw, log_eps, log_1m_eps)
+        softmax_and_delta(Z, A, delta, Y, rows, sw)
+    else:
+        weighted = sw.shape[0] > 0
+        for i in range(n):
+            r = rows[i]
+            w = sw[r] if weighted else 1.0
+            for k in range(m):
+                A[i, k] = output_activation(Z[i, k], code)
+                delta[i, k] = (A[i, k] - Y[r, k]) * w
+    return column_mean_loss(A, Y, rows, sw, code, eps, sw_sum)
+
+
+@njit(**JIT)
+def column_mean_loss(A, Y, rows, sw, code, eps, sw_sum):
+    """Sum over output columns of each column's weighted mean loss.
+
+    ``np.average(losses, weights=sw, axis=0).sum()``, with the squared
+    error's ``0.5 * ... .mean()`` over columns instead of the sum.
+    """
+    n, m = A.shape
     weighted = sw.shape[0] > 0
-    scale = 1.0 / m if code == SQUARED_ERROR else 1.0
     total = 0.0
-    for i in range(n):
-        r = rows[i]
-        w = sw[r] if weighted else 1.0
-        row_loss = 0.0
-        for k in range(m):
-            A[i, k] = output_activation(Z[i, k], code)
-            row_loss += pointwise_loss(
-                Z[i, k], A[i, k], Y[r, k], code, log_eps, log_1m_eps
-            )
-            delta[i, k] = (A[i, k] - Y[r, k]) * w
-        total += w * row_loss * scale
+    for k in range(m):
+        column = 0.0
+        for i in range(n):
+            r = rows[i]
+            entry = pointwise_loss(A[i, k], Y[r, k], code, eps)
+            column += entry * sw[r] if weighted else entry
+        total += column / sw_sum
+    if code == SQUARED_ERROR:
+        return 0.5 * (total / m)
     return total

@@ -433,17 +433,17 @@ class BaseMLP(BaseEstimator, ABC):
             )
         return int(np.clip(self.batch_size, 1, n_samples))
 
-    def _split_validation(self, y, sample_weight):
-        """Index arrays of the training and validation samples."""
+    def _split_validation(self, y):
+        """Index arrays of the training and validation samples.
+
+        As scikit-learn does, the split is stratified only for single-output
+        classifiers (binary targets), on the binarized ``(n_samples, 1)``
+        column; multiclass and multilabel targets are split at random.
+        """
         n = y.shape[0]
         if not self.early_stopping:
             return np.arange(n), None
-        stratify = None
-        if (
-            is_classifier(self)
-            and self._label_binarizer.y_type_ != "multilabel-indicator"
-        ):
-            stratify = y.argmax(axis=1) if y.shape[1] > 1 else y.ravel()
+        stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
         train_idx, val_idx = train_test_split(
             np.arange(n),
             random_state=self._random_state,
@@ -486,7 +486,7 @@ class BaseMLP(BaseEstimator, ABC):
         self._make_optimizer(incremental)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        train_idx, val_idx = self._split_validation(y, sample_weight)
+        train_idx, val_idx = self._split_validation(y)
         dense, csr = kernel_input(X, X.dtype)
         validation = None
         if val_idx is not None:
@@ -568,6 +568,10 @@ class BaseMLP(BaseEstimator, ABC):
             reporter.close()
         if validation is not None:
             self._params[:] = self._best_params
+            # As in scikit-learn, whose coefs_ then are its best copies: the
+            # best weights are the live ones until a later fit (warm start)
+            # scores better, so that fit ends on its own last weights.
+            self._best_params = self._params
 
     def _end_of_epoch_schedule(self):
         """sklearn's 'invscaling' update of the SGD learning rate."""
@@ -1224,10 +1228,13 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, r2_score)
 
-    @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with a single epoch over the given data.
+
+        As in scikit-learn, the regressor offers ``partial_fit`` for every
+        solver: with 'lbfgs' each call runs a full L-BFGS fit that starts
+        from the current weights.
 
         Parameters
         ----------

@@ -330,7 +330,6 @@ def layer_gradient_sums(gW, gb, W, D, alpha, sw_sum, factor, keep, scale):
     Without ``scale`` the sums are left for the optimizer step.
     """
     fan_in, fan_out = gW.shape
-    inv = 1.0 / sw_sum
     # gb = factor * (keep / factor * gb + sum_rows(D)), so that the sum over
     # rows is the same plain loop, in the dtype of D, in both cases.
     ratio = keep / factor
@@ -346,9 +345,9 @@ def layer_gradient_sums(gW, gb, W, D, alpha, sw_sum, factor, keep, scale):
         return
     for r in range(fan_in):
         for k in range(fan_out):
-            gW[r, k] = (gW[r, k] + alpha * W[r, k]) * inv
+            gW[r, k] = (gW[r, k] + alpha * W[r, k]) / sw_sum
     for k in range(fan_out):
-        gb[k] *= inv
+        gb[k] /= sw_sum
 
 
 @njit(**JIT)

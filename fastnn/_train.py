@@ -71,13 +71,16 @@ def prefetch_next_batch(X, Y, order, start, batch_size):
 
 @njit(**JIT)
 def l2_penalty(params, offsets, units):
-    """Sum of squared coefficients over all layers (intercepts excluded)."""
+    """Sum of squared coefficients (intercepts excluded).
+
+    One BLAS dot product per layer, summed over layers, as scikit-learn
+    computes the penalty.
+    """
     total = 0.0
     for i in range(units.shape[0] - 1):
-        W = coef(params, offsets, units, i)
-        for r in range(W.shape[0]):
-            for k in range(W.shape[1]):
-                total += W[r, k] * W[r, k]
+        start = offsets[0, i]
+        W = params[start : start + units[i] * units[i + 1]]
+        total += np.dot(W, W)
     return total
 
 
@@ -158,14 +161,13 @@ def batch_forward_backward(
     A = buffer(ws, ws_offsets, 1, units, last, nb)
     D = buffer(ws, ws_offsets, 2, units, last, nb)
     b = intercept(params, offsets, units, last)
-    loss = output_loss_and_delta(Z, b, A, D, Y, rows, sw, out, eps)
     if sw.shape[0] > 0:
         sw_sum = 0.0
         for i in range(nb):
             sw_sum += sw[rows[i]]
     else:
         sw_sum = float(nb)
-    loss /= sw_sum
+    loss = output_loss_and_delta(Z, b, A, D, Y, rows, sw, out, eps, sw_sum)
     if alpha != 0:
         loss += 0.5 * alpha * l2_penalty(params, offsets, units) / sw_sum
     backward(
