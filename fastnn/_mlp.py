@@ -26,7 +26,7 @@ from sklearn.base import (
     is_classifier,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.metrics import accuracy_score, check_scoring, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
@@ -40,6 +40,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_array,
     check_is_fitted,
     validate_data,
 )
@@ -56,6 +57,7 @@ from ._network import (
 from ._optimizers import ADAM, SGD
 from ._progress import EpochReporter
 from ._train import batch_loss_and_gradient, predict_forward, train_epoch
+from ._validation import check_validation_data, class_sample_weight, data_loss
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 _OUT_ACTIVATIONS = {
@@ -194,6 +196,7 @@ class BaseMLP(BaseEstimator, ABC):
             Options(Real, {np.inf}),
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "scoring": [str, callable, None],
     }
 
     @abstractmethod
@@ -222,6 +225,7 @@ class BaseMLP(BaseEstimator, ABC):
         epsilon,
         n_iter_no_change,
         max_fun,
+        scoring,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -246,6 +250,7 @@ class BaseMLP(BaseEstimator, ABC):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.scoring = scoring
 
     # ------------------------------------------------------------------
     # The flat parameter buffer and its views
@@ -326,7 +331,7 @@ class BaseMLP(BaseEstimator, ABC):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         return sizes
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation=None):
         hidden = self._hidden_sizes()
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
@@ -336,6 +341,8 @@ class BaseMLP(BaseEstimator, ABC):
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
+        sample_weight = self._class_weighted(y, sample_weight, X, incremental)
+        validation = check_validation_data(self, *(validation or (None,) * 3), X.dtype)
         Y = np.ascontiguousarray(y, dtype=X.dtype)
         layer_units = [X.shape[1]] + hidden + [Y.shape[1]]
         self._random_state = check_random_state(self.random_state)
@@ -346,7 +353,7 @@ class BaseMLP(BaseEstimator, ABC):
         saved = None if first_pass else self._snapshot()
         with _blas_limit(layer_units):
             if self.solver in _STOCHASTIC_SOLVERS:
-                self._fit_stochastic(X, y, Y, sample_weight, incremental)
+                self._fit_stochastic(X, y, Y, sample_weight, incremental, validation)
             else:
                 self._fit_lbfgs(X, Y, sample_weight)
         if not np.isfinite(self._params).all():
@@ -360,8 +367,8 @@ class BaseMLP(BaseEstimator, ABC):
 
     _SNAPSHOT = (
         "n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_",
-        "best_validation_score_", "_no_improvement_count", "_optimizer_state",
-        "_optimizer_step", "_learning_rate", "_best_params",
+        "validation_loss_curve_", "best_validation_score_", "_no_improvement_count",
+        "_optimizer_state", "_optimizer_step", "_learning_rate", "_best_params",
     )  # fmt: skip
 
     def _snapshot(self):
@@ -411,11 +418,13 @@ class BaseMLP(BaseEstimator, ABC):
             self._no_improvement_count = 0
             if self.early_stopping:
                 self.validation_scores_ = []
+                self.validation_loss_curve_ = []
                 self.best_validation_score_ = -np.inf
                 self.best_loss_ = None
             else:
                 self.best_loss_ = np.inf
                 self.validation_scores_ = None
+                self.validation_loss_curve_ = None
                 self.best_validation_score_ = None
 
     def _kernel_codes(self):
@@ -481,16 +490,23 @@ class BaseMLP(BaseEstimator, ABC):
             dtype=np.float64,
         )
 
-    def _fit_stochastic(self, X, y, Y, sample_weight, incremental):
-        """Mini-batch training, one kernel call per epoch."""
+    def _fit_stochastic(self, X, y, Y, sample_weight, incremental, validation):
+        """Mini-batch training, one kernel call per epoch.
+
+        ``validation`` is the validation data given to ``fit``; without it,
+        early stopping holds out a split of the training data.
+        """
         self._make_optimizer(incremental)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        train_idx, val_idx = self._split_validation(y)
+        if validation is None:
+            train_idx, val_idx = self._split_validation(y)
+            if val_idx is not None:
+                validation = self._validation_data(X, y, Y, sample_weight, val_idx)
+        else:
+            train_idx = np.arange(X.shape[0])
+        self._scorer = self._validation_scorer() if validation else None
         dense, csr = kernel_input(X, X.dtype)
-        validation = None
-        if val_idx is not None:
-            validation = self._validation_data(X, y, sample_weight, val_idx)
         n_samples = train_idx.shape[0]
         batch_size = self._batch_size(n_samples)
         units = self._layer_units()
@@ -512,13 +528,32 @@ class BaseMLP(BaseEstimator, ABC):
         )
         self._epoch_loop(train_idx, validation, kernel_args, incremental)
 
-    def _validation_data(self, X, y, sample_weight, val_idx):
-        """Held-out X, targets (original labels) and weights for early stopping."""
+    def _validation_data(self, X, y, Y, sample_weight, val_idx):
+        """Held-out X, targets (labels and encoded) and weights."""
         y_val = y[val_idx]
         if is_classifier(self):
             y_val = self._label_binarizer.inverse_transform(y_val)
         sw_val = None if sample_weight is None else sample_weight[val_idx]
-        return X[val_idx], y_val, sw_val
+        return X[val_idx], y_val, Y[val_idx], sw_val
+
+    def _validation_scorer(self):
+        """The scorer of ``scoring``, or None for the default score or 'loss'."""
+        if self.scoring is None or self.scoring == "loss":
+            return None
+        return check_scoring(self, scoring=self.scoring)
+
+    def _validation_metrics(self, validation):
+        """Validation score (higher is better) and data loss of the network."""
+        X_val, y_val, Y_val, sw_val = validation
+        output = self._forward_pass_fast(X_val, check_input=False)
+        loss = data_loss(self.out_activation_, Y_val, output, sw_val)
+        if self.scoring == "loss":
+            return -loss, loss
+        if self._scorer is None:
+            y_pred = self._output_to_prediction(output)
+            return self._score_prediction(y_val, y_pred, sw_val), loss
+        kwargs = {} if sw_val is None else {"sample_weight": sw_val}
+        return self._scorer(self, X_val, y_val, **kwargs), loss
 
     def _run_epoch(self, order, args):
         """One call of the epoch kernel; returns sklearn's epoch loss."""
@@ -603,9 +638,9 @@ class BaseMLP(BaseEstimator, ABC):
     def _update_no_improvement_count(self, validation):
         """Track the best loss or validation score; return the score or None."""
         if validation is not None:
-            X_val, y_val, sw_val = validation
-            score = self._score(X_val, y_val, sample_weight=sw_val)
+            score, loss = self._validation_metrics(validation)
             self.validation_scores_.append(score)
+            self.validation_loss_curve_.append(loss)
             if score < self.best_validation_score_ + self.tol:
                 self._no_improvement_count += 1
             else:
@@ -682,15 +717,26 @@ class BaseMLP(BaseEstimator, ABC):
         )
         return result
 
-    def _score_with_function(self, X, y, sample_weight, score_function):
-        """Score, or NaN when the network outputs non-finite values."""
+    def _predict(self, X, check_input=True):
+        return self._output_to_prediction(self._forward_pass_fast(X, check_input))
+
+    def _score(self, X, y, sample_weight=None):
         y_pred = self._predict(X, check_input=False)
+        return self._score_prediction(y, y_pred, sample_weight)
+
+    def _score_prediction(self, y, y_pred, sample_weight):
+        """Accuracy or R^2, or NaN when the network outputs non-finite values."""
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
-        return score_function(y, y_pred, sample_weight=sample_weight)
+        return self._score_function(y, y_pred, sample_weight=sample_weight)
+
+    def _class_weighted(self, Y, sample_weight, X, incremental):
+        """Sample weights with the class weights applied (classifiers only)."""
+        return sample_weight
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
+            sample_weight_val=None):  # fmt: skip
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -702,13 +748,24 @@ class BaseMLP(BaseEstimator, ABC):
             regression).
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
+        X_val : {array-like, sparse matrix} of shape (n_val, n_features), \
+default=None
+            Validation data for early stopping, used instead of a split of
+            ``X``; needs ``early_stopping=True``, a stochastic solver and
+            ``y_val``. In a Pipeline, ``Pipeline(..., transform_input=["X_val"])``
+            transforms it as ``X`` is transformed.
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
+            Targets of ``X_val``.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation samples.
 
         Returns
         -------
         self : object
             Returns a trained MLP model.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        validation = (X_val, y_val, sample_weight_val)
+        return self._fit(X, y, sample_weight, incremental=False, validation=validation)
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
@@ -827,6 +884,17 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Epochs without ``tol`` improvement before stopping.
     max_fun : int, default=15000
         Maximum number of loss evaluations of 'lbfgs'.
+    class_weight : dict, list of dict or 'balanced', default=None
+        Weights of the classes, multiplying ``sample_weight``, as in
+        scikit-learn's other classifiers: ``{label: weight}``, one such dict
+        per output for multilabel targets, or 'balanced' (inversely
+        proportional to the class frequencies; not with ``partial_fit``).
+        None weighs every class 1, as scikit-learn's MLP does.
+    scoring : str, callable or None, default=None
+        Validation score for early stopping: None for accuracy (scikit-learn's
+        MLP), 'loss' for the validation loss (stored negated in
+        ``validation_scores_``, so that higher is better), or any scorer name
+        or callable ``scorer(estimator, X, y)``.
 
     Attributes
     ----------
@@ -839,7 +907,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     loss_curve_ : list of float
         Loss of every epoch (stochastic solvers).
     validation_scores_ : list of float or None
-        Validation accuracy of every epoch (with early stopping).
+        Validation score of every epoch (with early stopping).
+    validation_loss_curve_ : list of float or None
+        Validation data loss (no penalty term) of every epoch, whenever there
+        is a validation set.
     best_validation_score_ : float or None
         Best validation accuracy (with early stopping).
     t_ : int
@@ -861,6 +932,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     out_activation_ : str
         Output activation: 'logistic' or 'softmax'.
     """
+
+    _parameter_constraints: dict = {
+        **BaseMLP._parameter_constraints,
+        "class_weight": [dict, list, StrOptions({"balanced"}), None],
+    }
 
     def __init__(
         self,
@@ -888,7 +964,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        class_weight=None,
+        scoring=None,
     ):
+        self.class_weight = class_weight
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
@@ -913,6 +992,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            scoring=scoring,
         )
 
     def _output_activation(self):
@@ -973,14 +1053,50 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         check_is_fitted(self)
         return self._predict(X)
 
-    def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
-        if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        return self._label_binarizer.inverse_transform(y_pred)
+    _score_function = staticmethod(accuracy_score)
 
-    def _score(self, X, y, sample_weight=None):
-        return self._score_with_function(X, y, sample_weight, accuracy_score)
+    def _output_to_prediction(self, output):
+        if self.n_outputs_ == 1:
+            output = output.ravel()
+        return self._label_binarizer.inverse_transform(output)
+
+    def _encode_validation_targets(self, y_val, dtype):
+        """``y_val`` checked against ``classes_``, and binarized."""
+        multilabel = self._label_binarizer.y_type_ == "multilabel-indicator"
+        y_val = check_array(y_val, ensure_2d=False, dtype=None)
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        if not multilabel:
+            classes = unique_labels(y_val)
+            if len(np.setdiff1d(classes, self.classes_)):
+                raise ValueError(
+                    "`y_val` has classes not in `self.classes_`. "
+                    f"`self.classes_` has {self.classes_}. 'y_val' has {classes}."
+                )
+        Y_val = self._label_binarizer.transform(y_val)
+        return y_val, np.asarray(Y_val, dtype=dtype).reshape(y_val.shape[0], -1)
+
+    def _class_weighted(self, Y, sample_weight, X, incremental):
+        """Sample weights times the weights of the samples' classes."""
+        if self.class_weight is None:
+            return sample_weight
+        if incremental and isinstance(self.class_weight, str):
+            raise ValueError(
+                f"class_weight '{self.class_weight}' is not supported for "
+                "partial_fit: the class frequencies of a stream are not known. "
+                f"Use compute_class_weight('{self.class_weight}', classes=classes, "
+                "y=y) on a large enough sample of the targets and pass the "
+                "resulting weights as the class_weight parameter."
+            )
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            target = Y.astype(np.int64)
+        elif Y.shape[1] == 1:
+            target = self.classes_[Y[:, 0].astype(np.intp)]
+        else:
+            target = self.classes_[Y.argmax(axis=1)]
+        return class_sample_weight(
+            self.class_weight, target, self.classes_, sample_weight, X
+        )
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1110,11 +1226,16 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         Epochs without ``tol`` improvement before stopping.
     max_fun : int, default=15000
         Maximum number of loss evaluations of 'lbfgs'.
+    scoring : str, callable or None, default=None
+        Validation score for early stopping: None for R^2, 'loss', or any
+        scorer; see :class:`MLPClassifier`.
 
     Attributes
     ----------
     loss_, best_loss_, loss_curve_, validation_scores_, best_validation_score_
-        As in :class:`MLPClassifier`, with R^2 as the validation score.
+        As in :class:`MLPClassifier`, with R^2 as the default validation score.
+    validation_loss_curve_ : list of float or None
+        As in :class:`MLPClassifier`.
     t_, coefs_, intercepts_, n_features_in_, feature_names_in_, n_iter_
         As in :class:`MLPClassifier`.
     n_layers_ : int
@@ -1157,6 +1278,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        scoring=None,
     ):
         self.loss = loss
         super().__init__(
@@ -1183,6 +1305,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            scoring=scoring,
         )
 
     def _output_activation(self):
@@ -1219,14 +1342,17 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         check_is_fitted(self)
         return self._predict(X)
 
-    def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
-        if y_pred.shape[1] == 1:
-            return y_pred.ravel()
-        return y_pred
+    _score_function = staticmethod(r2_score)
 
-    def _score(self, X, y, sample_weight=None):
-        return self._score_with_function(X, y, sample_weight, r2_score)
+    def _output_to_prediction(self, output):
+        return output.ravel() if output.shape[1] == 1 else output
+
+    def _encode_validation_targets(self, y_val, dtype):
+        """Numeric ``y_val``, and as a (n_val, n_outputs) array."""
+        y_val = check_array(y_val, ensure_2d=False, dtype=dtype)
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        return y_val, y_val.reshape(y_val.shape[0], -1)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):

@@ -129,6 +129,14 @@ def test_invscaling_schedule_matches_sklearn():
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10)
 
 
+# fastnn's own parameters, after scikit-learn's, with defaults that keep
+# scikit-learn's behaviour.
+EXTRA_PARAMS = {
+    MLPClassifier: {"class_weight": None, "scoring": None},
+    MLPRegressor: {"scoring": None},
+}
+
+
 def test_constructor_signature_matches_sklearn():
     import inspect
 
@@ -138,10 +146,12 @@ def test_constructor_signature_matches_sklearn():
     ]:
         a = inspect.signature(ours.__init__).parameters
         b = inspect.signature(theirs.__init__).parameters
-        assert list(a) == list(b)
-        assert {k: v.default for k, v in a.items()} == {
-            k: v.default for k, v in b.items()
-        }
+        assert list(a)[: len(b)] == list(b)
+        defaults = {k: v.default for k, v in a.items()}
+        assert {k: defaults[k] for k in b} == {k: v.default for k, v in b.items()}
+        extra = {k: v for k, v in defaults.items() if k not in b}
+        assert extra == EXTRA_PARAMS[ours]
+        assert all(a[k].kind is inspect.Parameter.KEYWORD_ONLY for k in extra)
 
 
 def test_epoch_shuffle_is_sklearns_shuffle():

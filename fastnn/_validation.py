@@ -1,0 +1,125 @@
+"""Validation data, class weights and the validation loss of the estimators.
+
+Estimator-side rules, no kernels: what ``fit``'s ``X_val``/``y_val`` may be
+(HistGradientBoosting's rules and messages), how ``class_weight`` turns into
+sample weights (scikit-learn's ``compute_sample_weight``), and the data loss
+of the network's outputs on a validation set (scikit-learn's MLP losses).
+"""
+
+import numpy as np
+from sklearn.neural_network._base import LOSS_FUNCTIONS
+from sklearn.utils import check_consistent_length
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+# The loss each output activation pairs with, by scikit-learn's names.
+_LOSS_OF_OUTPUT = {
+    "identity": "squared_error",
+    "exp": "poisson",
+    "logistic": "binary_log_loss",
+    "softmax": "log_loss",
+}
+
+
+def check_validation_data(est, X_val, y_val, sample_weight_val, dtype):
+    """Validate the validation data given to ``fit``, as HistGradientBoosting does.
+
+    Parameters
+    ----------
+    est : BaseMLP
+        The estimator, already fitted to the training data's features.
+    X_val : {array-like, sparse matrix} of shape (n_val, n_features) or None
+    y_val : array-like of shape (n_val,) or (n_val, n_outputs) or None
+    sample_weight_val : array-like of shape (n_val,) or None
+    dtype : numpy dtype
+        The training data's dtype.
+
+    Returns
+    -------
+    validation : tuple or None
+        ``(X_val, y_val, Y_val, sample_weight_val)``, with ``y_val`` as given
+        (class labels) and ``Y_val`` the targets as the network sees them, of
+        shape (n_val, n_outputs); None when no validation data is given.
+    """
+    if X_val is None and y_val is None:
+        return None
+    if y_val is None:
+        raise ValueError("X_val is provided, but y_val was not provided.")
+    if X_val is None:
+        raise ValueError("y_val is provided, but X_val was not provided.")
+    X_val = validate_data(
+        est, X_val, accept_sparse=["csr", "csc"], dtype=dtype, reset=False
+    )
+    y_val, Y_val = est._encode_validation_targets(y_val, dtype)
+    check_consistent_length(X_val, y_val)
+    if sample_weight_val is not None:
+        sample_weight_val = _check_sample_weight(sample_weight_val, X_val, dtype=dtype)
+    if not est.early_stopping:
+        raise ValueError(
+            "X_val and y_val are passed to fit while at the same time "
+            "early_stopping is False. When passing X_val and y_val to fit, "
+            "early_stopping should be set to True."
+        )
+    if est.solver not in STOCHASTIC_SOLVERS:
+        raise ValueError(
+            "X_val and y_val are used for early stopping, which only the "
+            f"stochastic solvers 'sgd' and 'adam' do; solver={est.solver!r}."
+        )
+    return X_val, y_val, Y_val, sample_weight_val
+
+
+def class_sample_weight(class_weight, target, classes, sample_weight, X):
+    """``sample_weight`` multiplied by the weight of each sample's class.
+
+    Parameters
+    ----------
+    class_weight : dict, list of dict or 'balanced'
+        As in scikit-learn's classifiers; a list holds one dict per output of
+        a multilabel target.
+    target : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        Class labels, or the 0/1 indicator matrix of a multilabel target.
+    classes : ndarray
+        The estimator's classes (labels of a single-output target).
+    sample_weight : ndarray of shape (n_samples,) or None
+        Validated sample weights.
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+        Training data, for the dtype and the length check.
+
+    Returns
+    -------
+    sample_weight : ndarray of shape (n_samples,)
+    """
+    if isinstance(class_weight, dict) and target.ndim == 1:
+        unknown = sorted(set(class_weight) - set(classes.tolist()), key=str)
+        if unknown:
+            raise ValueError(
+                f"The classes, {unknown}, in class_weight are not classes of y "
+                f"({classes.tolist()})."
+            )
+    weights = compute_sample_weight(class_weight, target)
+    weights = _check_sample_weight(weights, X, dtype=X.dtype, ensure_non_negative=True)
+    return weights if sample_weight is None else sample_weight * weights
+
+
+def data_loss(out_activation, Y, output, sample_weight):
+    """scikit-learn's MLP data loss (no penalty) of ``output`` against ``Y``.
+
+    Parameters
+    ----------
+    out_activation : str
+        The network's output activation, which fixes the loss.
+    Y : ndarray of shape (n_samples, n_outputs)
+        Targets as the network sees them (binarized labels for classifiers).
+    output : ndarray of shape (n_samples, n_outputs)
+        Output-layer activations.
+    sample_weight : ndarray of shape (n_samples,) or None
+
+    Returns
+    -------
+    loss : float
+    """
+    loss = LOSS_FUNCTIONS[_LOSS_OF_OUTPUT[out_activation]]
+    with np.errstate(all="ignore"):
+        return float(loss(Y.astype(output.dtype), output, sample_weight))
