@@ -47,6 +47,12 @@ from sklearn.utils.validation import (
 from threadpoolctl import ThreadpoolController
 
 from ._activations import ACTIVATION_CODES
+from ._callbacks import (
+    CallbackSupportMixin,
+    LbfgsCallback,
+    NoCallbacks,
+    fit_callbacks,
+)
 from ._losses import BINARY_LOG_LOSS, POISSON, SOFTMAX_LOG_LOSS, SQUARED_ERROR
 from ._network import (
     glorot_uniform_params,
@@ -156,7 +162,7 @@ def _shuffled(indices, random_state):
     return indices[permutation]
 
 
-class BaseMLP(BaseEstimator, ABC):
+class BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
     """Shared machinery of :class:`MLPClassifier` and :class:`MLPRegressor`.
 
     Do not use directly. Parameters and attributes are those of scikit-learn's
@@ -351,11 +357,14 @@ class BaseMLP(BaseEstimator, ABC):
         else:
             self._check_continuation(layer_units, X.dtype)
         saved = None if first_pass else self._snapshot()
+        callbacks = self._fit_callbacks(X, y, sample_weight, incremental)
         with _blas_limit(layer_units):
             if self.solver in _STOCHASTIC_SOLVERS:
-                self._fit_stochastic(X, y, Y, sample_weight, incremental, validation)
+                self._fit_stochastic(
+                    X, y, Y, sample_weight, incremental, validation, callbacks
+                )
             else:
-                self._fit_lbfgs(X, Y, sample_weight)
+                self._fit_lbfgs(X, Y, sample_weight, callbacks)
         if not np.isfinite(self._params).all():
             if saved is not None:
                 self._restore(saved)
@@ -363,7 +372,28 @@ class BaseMLP(BaseEstimator, ABC):
                 "Solver produced non-finite parameter weights. The input data may"
                 " contain large values and need to be preprocessed."
             )
+        callbacks.close()
         return self
+
+    def _fit_callbacks(self, X, y, sample_weight, incremental):
+        """scikit-learn callbacks of this fit: one subtask per epoch or iteration."""
+        if self.solver in _STOCHASTIC_SOLVERS:
+            max_subtasks = 1 if incremental else self.max_iter
+        else:
+            max_subtasks = self.max_iter + 1  # scipy's last callback opens one more
+        return fit_callbacks(
+            self, X, lambda: self._callback_targets(y), sample_weight, max_subtasks
+        )
+
+    def _callback_targets(self, y):
+        """The targets as the user gave them, for the callbacks' scorers."""
+        if is_classifier(self):
+            return self._output_to_prediction(y)
+        return y.ravel() if y.shape[1] == 1 else y
+
+    def _views_of(self, params):
+        """``coefs_``/``intercepts_``-shaped views into another flat buffer."""
+        return layer_views(params, self._layer_units())
 
     _SNAPSHOT = (
         "n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_",
@@ -490,7 +520,9 @@ class BaseMLP(BaseEstimator, ABC):
             dtype=np.float64,
         )
 
-    def _fit_stochastic(self, X, y, Y, sample_weight, incremental, validation):
+    def _fit_stochastic(
+        self, X, y, Y, sample_weight, incremental, validation, callbacks
+    ):
         """Mini-batch training, one kernel call per epoch.
 
         ``validation`` is the validation data given to ``fit``; without it,
@@ -526,7 +558,7 @@ class BaseMLP(BaseEstimator, ABC):
             codes=self._kernel_codes(),
             eps=float(np.finfo(self._params.dtype).eps),
         )
-        self._epoch_loop(train_idx, validation, kernel_args, incremental)
+        self._epoch_loop(train_idx, validation, kernel_args, incremental, callbacks)
 
     def _validation_data(self, X, y, Y, sample_weight, val_idx):
         """Held-out X, targets (labels and encoded) and weights."""
@@ -567,13 +599,14 @@ class BaseMLP(BaseEstimator, ABC):
             self._hyper(), self._optimizer_step,
         )  # fmt: skip
 
-    def _epoch_loop(self, train_idx, validation, args, incremental):
+    def _epoch_loop(self, train_idx, validation, args, incremental, callbacks):
         """The Python loop over epochs: schedules, stopping, reporting."""
         sample_idx = train_idx
         reporter = EpochReporter(self.verbose, 1 if incremental else self.max_iter)
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
+                callbacks.begin_iteration("epoch")
                 if self.shuffle:
                     sample_idx = _shuffled(sample_idx, self._random_state)
                 order = np.ascontiguousarray(sample_idx, dtype=np.int64)
@@ -584,6 +617,8 @@ class BaseMLP(BaseEstimator, ABC):
                 score = self._update_no_improvement_count(validation)
                 reporter.epoch(self.n_iter_, self.loss_, score)
                 self._end_of_epoch_schedule()
+                if callbacks.end_iteration():
+                    break
                 if self._no_improvement_count > self.n_iter_no_change:
                     if self._trigger_stopping(validation is not None, reporter):
                         break
@@ -657,7 +692,7 @@ class BaseMLP(BaseEstimator, ABC):
             self.best_loss_ = self.loss_curve_[-1]
         return None
 
-    def _fit_lbfgs(self, X, Y, sample_weight):
+    def _fit_lbfgs(self, X, Y, sample_weight, callbacks):
         """Full-batch L-BFGS-B over the flat buffer with scipy."""
         units = self._layer_units()
         offsets, _ = parameter_layout(units)
@@ -679,11 +714,15 @@ class BaseMLP(BaseEstimator, ABC):
             return loss, grads.astype(np.float64)
 
         iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
+        hooks = None
+        if not isinstance(callbacks, NoCallbacks):
+            hooks = LbfgsCallback(callbacks, self._params)
         result = scipy.optimize.minimize(
             loss_and_grad,
             self._params.astype(np.float64),
             method="L-BFGS-B",
             jac=True,
+            callback=hooks,
             options={
                 "maxfun": self.max_fun,
                 "maxiter": self.max_iter,
