@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from . import MLPClassifier, MLPRegressor, __version__
-from ._activations import ACTIVATION_CODES
+from ._engine import ACTIVATION_CODES
 from .interop import SKLEARN_ACTIVATIONS
 
 CLASSIFICATION_DATASETS = ("digits", "iris", "wine", "breast_cancer")

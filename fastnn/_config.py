@@ -20,5 +20,4 @@ FASTMATH = {"nsz", "arcp"}
 
 JIT = {"cache": True, "fastmath": FASTMATH, "nogil": False, "error_model": "numpy"}
 JIT_NOGIL = {**JIT, "nogil": True}
-JIT_INLINE = JIT
 JIT_OVERLOAD = {"fastmath": FASTMATH, "error_model": "numpy"}

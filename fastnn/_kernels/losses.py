@@ -12,6 +12,11 @@ code                      output f        loss per sample (before averaging)
 ``SOFTMAX_LOG_LOSS``      softmax         -sum_k y_k log a_k
 ========================  ==============  ===================================
 
+The output layer's ``Z = A W + b`` comes from :mod:`fastnn._kernels.layers`,
+bias included. Training calls :func:`output_loss_and_delta`, prediction
+:func:`inplace_output_activation`; both take the softmax from
+:func:`shifted_exp_rows` and :func:`row_sum`.
+
 Probabilities inside the logarithms are clipped to ``[eps, 1 - eps]`` exactly as
 scikit-learn does, but the logarithms are taken from the logits (log-sum-exp),
 so logits of +-1e4 give finite losses and no NaN.
@@ -21,21 +26,21 @@ import math
 
 from numba import njit
 
-from ._activations import logistic
-from ._config import JIT, JIT_INLINE
-from ._vecmath import vector_exp
+from .._config import JIT
+from .._lowlevel.vecmath import vector_exp
+from .activations import logistic
 
 SQUARED_ERROR, POISSON, BINARY_LOG_LOSS, SOFTMAX_LOG_LOSS = range(4)
 
-OUTPUT_ACTIVATIONS = {
-    SQUARED_ERROR: "identity",
-    POISSON: "exp",
-    BINARY_LOG_LOSS: "logistic",
-    SOFTMAX_LOG_LOSS: "softmax",
+OUTPUT_CODES = {
+    "identity": SQUARED_ERROR,
+    "exp": POISSON,
+    "logistic": BINARY_LOG_LOSS,
+    "softmax": SOFTMAX_LOG_LOSS,
 }
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def log_logistic(z):
     """log(sigmoid(z)) without overflow: -log(1 + exp(-z))."""
     if z >= 0:
@@ -43,42 +48,29 @@ def log_logistic(z):
     return z - math.log1p(math.exp(z))
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def clip(v, lo, hi):
     """Clip the scalar ``v`` into ``[lo, hi]``."""
     return min(max(v, lo), hi)
 
 
-@njit(**JIT_INLINE)
-def inplace_add_bias(Z, b):
-    """``Z += b``, row by row: the bias of the output layer."""
-    n, m = Z.shape
-    for i in range(n):
-        for k in range(m):
-            Z[i, k] += b[k]
-
-
 @njit(**JIT)
-def inplace_output_activation(Z, b, code):
-    """Add the bias and apply the output activation in place.
+def inplace_output_activation(Z, code):
+    """Apply the output activation in place.
 
     Parameters
     ----------
     Z : ndarray of shape (n_samples, n_outputs)
-        Weighted sums of the output layer; overwritten by the activations.
-    b : ndarray of shape (n_outputs,)
-        Bias of the output layer.
+        Output-layer pre-activations (bias included); overwritten by the
+        activations.
     code : int
         Output/loss code (``SQUARED_ERROR``, ``POISSON``, ...).
     """
     n, m = Z.shape
-    inplace_add_bias(Z, b)
     if code == SOFTMAX_LOG_LOSS:
         shifted_exp_rows(Z, Z, Z)
         for i in range(n):
-            total = 0.0
-            for k in range(m):
-                total += Z[i, k]
+            total = row_sum(Z, i)
             for k in range(m):
                 Z[i, k] /= total
     elif code != SQUARED_ERROR:
@@ -87,7 +79,28 @@ def inplace_output_activation(Z, b, code):
                 Z[i, k] = output_activation(Z[i, k], code)
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
+def row_sum(E, i):
+    """``sum_k E[i, k]`` in float64: a softmax's denominator.
+
+    Parameters
+    ----------
+    E : ndarray of shape (n_samples, n_outputs)
+        Exponentials of shifted logits.
+    i : int
+        Row index.
+
+    Returns
+    -------
+    total : float
+    """
+    total = 0.0
+    for k in range(E.shape[1]):
+        total += E[i, k]
+    return total
+
+
+@njit(**JIT)
 def shifted_exp_rows(Z, shifted, expd):
     """``shifted = Z - max(Z, axis=1)`` and ``expd = exp(shifted)``, row-wise.
 
@@ -126,9 +139,7 @@ def softmax_log_loss_and_delta(Z, A, delta, Y, rows, sw, log_eps, log_1m_eps):
     for i in range(n):
         r = rows[i]
         w = sw[r] if weighted else 1.0
-        s = 0.0
-        for k in range(m):
-            s += delta[i, k]
+        s = row_sum(delta, i)
         log_s = math.log(s)
         row_loss = 0.0
         for k in range(m):
@@ -141,7 +152,7 @@ def softmax_log_loss_and_delta(Z, A, delta, Y, rows, sw, log_eps, log_1m_eps):
     return total
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def pointwise_loss(z, a, y, code, log_eps, log_1m_eps):
     """Loss of one output unit for the identity, exp and logistic links."""
     if code == SQUARED_ERROR:
@@ -153,7 +164,7 @@ def pointwise_loss(z, a, y, code, log_eps, log_1m_eps):
     return -(y * logp + (1.0 - y) * log1mp)
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def output_activation(z, code):
     """Output link for the identity, exp and logistic cases."""
     if code == SQUARED_ERROR:
@@ -164,15 +175,13 @@ def output_activation(z, code):
 
 
 @njit(**JIT)
-def output_loss_and_delta(Z, b, A, delta, Y, rows, sw, code, eps):
-    """Output layer forward, loss, and dL/dZ = (A - Y) * sample_weight.
+def output_loss_and_delta(Z, A, delta, Y, rows, sw, code, eps):
+    """Output activation, loss, and dL/dZ = (A - Y) * sample_weight.
 
     Parameters
     ----------
     Z : ndarray of shape (n_batch, n_outputs)
-        Weighted sums of the output layer; the bias is added in place.
-    b : ndarray of shape (n_outputs,)
-        Bias of the output layer.
+        Pre-activations of the output layer, bias included.
     A : ndarray of shape (n_batch, n_outputs)
         Receives the output activations (predictions or probabilities).
     delta : ndarray of shape (n_batch, n_outputs)
@@ -196,7 +205,6 @@ def output_loss_and_delta(Z, b, A, delta, Y, rows, sw, code, eps):
     """
     n, m = Z.shape
     log_eps, log_1m_eps = math.log(eps), math.log1p(-eps)
-    inplace_add_bias(Z, b)
     if code == SOFTMAX_LOG_LOSS:
         return softmax_log_loss_and_delta(Z, A, delta, Y, rows, sw, log_eps, log_1m_eps)
     weighted = sw.shape[0] > 0

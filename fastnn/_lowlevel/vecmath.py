@@ -32,7 +32,7 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic, overload
 
-from ._config import JIT_OVERLOAD
+from .._config import JIT_OVERLOAD
 
 LN2_HEAD_NUMERATOR, LN2_HEAD_DENOMINATOR = 355, 512
 
