@@ -2,8 +2,11 @@
 
 Every kernel module imports :data:`JIT` (and :data:`JIT_NOGIL` for kernels that
 may run while other Python threads work) instead of spelling out its own
-options; :data:`JIT_OVERLOAD` is for ``numba.extending.overload``
-implementations, which are compiled into (and cached with) their callers.
+options. :data:`JIT_INLINE` is for small helpers with one or two callers,
+which numba inlines into them instead of compiling them as functions of their
+own (each compiled function costs compile time). :data:`JIT_OVERLOAD` is for
+``numba.extending.overload`` implementations, which are compiled into (and
+cached with) their callers.
 ``cache=True`` stores the machine code next to the sources (or, when that
 directory is read-only, in numba's per-user fallback cache), so a fresh process
 loads the kernels instead of compiling them.
@@ -11,13 +14,14 @@ loads the kernels instead of compiling them.
 The fastmath flags deliberately leave out ``nnan`` and ``ninf``: softmax,
 log-sum-exp and the log-loss rely on real ``inf`` and ``NaN`` arithmetic, and
 divergence detection relies on ``NaN`` surviving to the weights. They also
-leave out ``contract`` (FMA formation) and ``reassoc``: with them, the machine
-code loaded from numba's cache rounded differently from a fresh compile of the
-same kernel, which broke bit-identical results across processes.
+leave out ``contract`` (FMA formation) and ``reassoc``: with them, machine code
+loaded from numba's cache can round differently from a fresh compile of the
+same kernel, and results would no longer be bit-identical across processes.
 """
 
 FASTMATH = {"nsz", "arcp"}
 
 JIT = {"cache": True, "fastmath": FASTMATH, "nogil": False, "error_model": "numpy"}
 JIT_NOGIL = {**JIT, "nogil": True}
+JIT_INLINE = {**JIT, "inline": "always"}
 JIT_OVERLOAD = {"fastmath": FASTMATH, "error_model": "numpy"}

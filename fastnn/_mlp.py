@@ -46,6 +46,11 @@ from ._weights import FlatWeightsMixin
 from .interop import SklearnConversionMixin
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
+# scikit-learn's constants: the 'auto' batch size, and the 'adaptive' schedule's
+# divisor of the learning rate and the rate below which it stops instead.
+_AUTO_BATCH_SIZE = 200
+_ADAPTIVE_DIVISOR = 5.0
+_ADAPTIVE_MIN_RATE = 1e-6
 # Constructor parameters shared by both estimators, validated as sklearn does.
 _PARAMETER_CONSTRAINTS = {
     "hidden_layer_sizes": [
@@ -224,7 +229,7 @@ class BaseMLP(SklearnConversionMixin, FlatWeightsMixin, BaseEstimator, ABC):
     def _batch_size(self, n_samples):
         """sklearn's batch size rule: 'auto' is min(200, n), clipped to [1, n]."""
         if self.batch_size == "auto":
-            return min(200, n_samples)
+            return min(_AUTO_BATCH_SIZE, n_samples)
         if self.batch_size > n_samples:
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than "
@@ -349,10 +354,10 @@ class BaseMLP(SklearnConversionMixin, FlatWeightsMixin, BaseEstimator, ABC):
         if self.solver != "sgd" or self.learning_rate != "adaptive":
             reporter.write(msg + " Stopping.")
             return True
-        if self._learning_rate <= 1e-6:
+        if self._learning_rate <= _ADAPTIVE_MIN_RATE:
             reporter.write(msg + " Learning rate too small. Stopping.")
             return True
-        self._learning_rate /= 5.0
+        self._learning_rate /= _ADAPTIVE_DIVISOR
         reporter.write(msg + " Setting learning rate to %f" % self._learning_rate)
         return False
 
@@ -390,18 +395,11 @@ class BaseMLP(SklearnConversionMixin, FlatWeightsMixin, BaseEstimator, ABC):
             return objective.loss_and_gradient()
 
         iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
+        options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         result = scipy.optimize.minimize(
-            loss_and_grad,
-            self._params.astype(np.float64),
-            method="L-BFGS-B",
-            jac=True,
-            options={
-                "maxfun": self.max_fun,
-                "maxiter": self.max_iter,
-                "gtol": self.tol,
-                **_lbfgs_print_option(iprint),
-            },
-        )
+            loss_and_grad, self._params.astype(np.float64), method="L-BFGS-B",
+            jac=True, options={**options, **_lbfgs_print_option(iprint)},
+        )  # fmt: skip
         self.n_iter_ = _check_lbfgs_result(result, self.max_iter)
         self.loss_ = float(result.fun)
         self._params[:] = result.x

@@ -12,15 +12,22 @@ scikit-learn's; over all rows it is the objective that L-BFGS minimises.
 import numpy as np
 from numba import njit
 
-from .._config import JIT, JIT_NOGIL
+from .._config import JIT, JIT_INLINE, JIT_NOGIL
 from .._lowlevel.prefetch import gather_rows, prefetch_next_batch
 from .layers import backward, finish_gradient, forward, l2_penalty
 from .layout import A_ROWS, D_ROWS, Z_ROWS, Batch, buffer
 from .losses import inplace_output_activation, output_loss_and_delta
-from .optimizers import LR, MOMENTUM, N_HYPER, apply_velocity, fused_optimizer_step
+from .optimizers import (
+    LR,
+    MOMENTUM,
+    N_COEFFS,
+    N_HYPER,
+    apply_velocity,
+    fused_optimizer_step,
+)
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def weight_sum(targets, rows):
     """Sum of the sample weights of ``rows`` (their number when unweighted).
 
@@ -103,7 +110,7 @@ def loss_and_gradient(net, batch, targets, objective):
     return loss
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def next_batch(inputs, Y, order, start, batch_size, Xbuf):
     """The batch at ``start`` in ``order``, its dense rows gathered into Xbuf.
 
@@ -135,7 +142,7 @@ def next_batch(inputs, Y, order, start, batch_size, Xbuf):
     return Batch(Xb, inputs.csr, inputs.sparse, rows)
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def check_hyper(hyper):
     """Raise ValueError unless ``hyper`` has ``N_HYPER`` entries."""
     if hyper.shape[0] != N_HYPER:
@@ -177,7 +184,7 @@ def train_epoch(net, inputs, targets, objective, optimizer, order, batch_size, X
     check_hyper(optimizer.hyper)
     n = order.shape[0]
     n_coef = net.offsets[1, 0]
-    coeffs = np.empty(6, dtype=net.params.dtype)
+    coeffs = np.empty(N_COEFFS, dtype=net.params.dtype)
     total = 0.0
     for start in range(0, n, batch_size):
         batch = next_batch(inputs, targets.Y, order, start, batch_size, Xbuf)

@@ -23,7 +23,7 @@ with ``factor = -lr / sw_sum, keep = momentum``.
 import numpy as np
 from numba import njit
 
-from .._config import JIT
+from .._config import JIT, JIT_INLINE
 from .._lowlevel.blas import gemm_transposed_left
 from .._lowlevel.products import (
     csr_rows_dot,
@@ -51,7 +51,7 @@ def inplace_add_bias(Z, b):
             Z[i, k] += b[k]
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def input_product(batch, W, Z):
     """``Z = X W`` for the batch's rows of X, dense or CSR.
 
@@ -103,7 +103,7 @@ def forward(net, batch, act):
             inplace_add_bias(Z, b)
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def weight_gradient(net, batch, i, D, factor, keep):
     """``dW_i = factor * A_{i-1}^T D_i + keep * dW_i`` into ``net.grads``.
 

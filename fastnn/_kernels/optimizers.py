@@ -27,6 +27,8 @@ SGD, ADAM = 0, 1
 # Positions in the float64 ``hyper`` array of an :class:`Optimizer`.
 LR, MOMENTUM, NESTEROV, BETA_1, BETA_2, EPSILON = range(6)
 N_HYPER = 6
+# Length of the scratch array of scalars in the parameters' dtype (Adam's six).
+N_COEFFS = 6
 
 Optimizer = namedtuple("Optimizer", ["solver", "hyper", "state", "step"])
 Optimizer.__doc__ = """An optimizer as the kernels see it.
@@ -146,7 +148,7 @@ def adam_update_raw(params, raw, m, v, coeffs, t, n_coef):
     ----------
     params, raw, m, v : ndarray of shape (n_params,)
         Parameters (updated), raw gradient sums, moments (updated).
-    coeffs : ndarray of shape (6,), dtype of params
+    coeffs : ndarray of shape (N_COEFFS,), dtype of params
         ``[lr, beta_1, beta_2, epsilon, alpha, inv_sw]``; ``coeffs[0]`` is
         overwritten with the bias-corrected rate.
     t : int
@@ -182,7 +184,7 @@ def optimizer_step(params, grads, optimizer):
         Solver code, hyper-parameters, state and step (state and step
         updated).
     """
-    coeffs = np.empty(6, dtype=params.dtype)
+    coeffs = np.empty(N_COEFFS, dtype=params.dtype)
     fused_optimizer_step(params, grads, optimizer, 0.0, 1.0, 0, coeffs)
 
 
@@ -202,7 +204,7 @@ def fused_optimizer_step(params, raw, optimizer, alpha, inv_sw, n_coef, coeffs):
         1 / sum of the batch's sample weights.
     n_coef : int
         Number of coefficient entries at the start of the buffer.
-    coeffs : ndarray of shape (6,), dtype of params
+    coeffs : ndarray of shape (N_COEFFS,), dtype of params
         Scratch space for the scalars in the parameters' dtype.
     """
     hyper, state, step = optimizer.hyper, optimizer.state, optimizer.step
