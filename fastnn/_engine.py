@@ -38,7 +38,18 @@ from ._kernels.layout import (
     workspace_layout,
 )
 from ._kernels.losses import OUTPUT_CODES
-from ._kernels.optimizers import ADAM, SGD, Optimizer
+from ._kernels.optimizers import (
+    ADAM,
+    BETA_1,
+    BETA_2,
+    EPSILON,
+    LR,
+    MOMENTUM,
+    N_HYPER,
+    NESTEROV,
+    SGD,
+    Optimizer,
+)
 
 __all__ = [
     "ACTIVATION_CODES",
@@ -165,6 +176,31 @@ def kernel_net(params, grads, layer_units, n_rows, backward=True):
     return Net(params, grads, offsets, units, ws, ws_offsets)
 
 
+def pack_hyper(learning_rate, model):
+    """The optimizer's hyper-parameters at the kernels' positions.
+
+    Parameters
+    ----------
+    learning_rate : float
+        The current learning rate.
+    model : dict
+        ``momentum``, ``nesterovs_momentum``, ``beta_1``, ``beta_2`` and
+        ``epsilon``.
+
+    Returns
+    -------
+    hyper : ndarray of shape (N_HYPER,), float64
+    """
+    hyper = np.empty(N_HYPER, dtype=np.float64)
+    hyper[LR] = learning_rate
+    hyper[MOMENTUM] = model["momentum"]
+    hyper[NESTEROV] = float(model["nesterovs_momentum"])
+    hyper[BETA_1] = model["beta_1"]
+    hyper[BETA_2] = model["beta_2"]
+    hyper[EPSILON] = model["epsilon"]
+    return hyper
+
+
 def new_optimizer_state(params):
     """Zeroed optimizer state (velocities or moments) and Adam's step count."""
     return np.zeros((2, params.shape[0]), params.dtype), np.zeros(1, np.int64)
@@ -203,10 +239,7 @@ class EpochRunner:
             layer_units, model["solver"], model["nesterovs_momentum"]
         )
         self.solver = SGD if model["solver"] == "sgd" else ADAM
-        self.settings = [
-            model["momentum"], float(model["nesterovs_momentum"]),
-            model["beta_1"], model["beta_2"], model["epsilon"],
-        ]  # fmt: skip
+        self.model = model
         self.net = kernel_net(
             params, np.empty_like(params), layer_units, self.batch_size
         )
@@ -232,7 +265,7 @@ class EpochRunner:
         loss : float
             scikit-learn's epoch loss.
         """
-        hyper = np.array([learning_rate, *self.settings], dtype=np.float64)
+        hyper = pack_hyper(learning_rate, self.model)
         optimizer = Optimizer(self.solver, hyper, state, step)
         net, kernel = self.net, train_epoch
         if self.fold:
