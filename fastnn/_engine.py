@@ -283,20 +283,19 @@ class FullBatchObjective:
     ----------
     X, Y, sample_weight, params, layer_units
         As in :class:`EpochRunner`; ``params`` is read at every evaluation.
-    activation, out_activation : str
-        Hidden and output activation names.
-    alpha : float
-        L2 penalty.
+    model : dict
+        ``activation``, ``out_activation`` (names) and ``alpha``.
     """
 
-    def __init__(self, X, Y, sample_weight, params, layer_units, activation,
-                 out_activation, alpha):  # fmt: skip
+    def __init__(self, X, Y, sample_weight, params, layer_units, model):
         dtype = params.dtype
         inputs = kernel_inputs(X, dtype)
         rows = np.arange(X.shape[0], dtype=np.int64)
         self.batch = Batch(inputs.X, inputs.csr, inputs.sparse, rows)
         self.targets = kernel_targets(Y, sample_weight, dtype)
-        self.objective = kernel_objective(activation, out_activation, dtype, alpha)
+        self.objective = kernel_objective(
+            model["activation"], model["out_activation"], dtype, model["alpha"]
+        )
         grads = np.empty_like(params)
         self.net = kernel_net(params, grads, layer_units, X.shape[0])
 

@@ -261,6 +261,11 @@ class BaseMLP(SklearnConversionMixin, FlatWeightsMixin, BaseEstimator, ABC):
             )
         return train_idx, val_idx
 
+    def _engine_model(self, **extra):
+        """The engine's view of the model: parameters and output activation."""
+        model = self.get_params(deep=False)
+        return {**model, "out_activation": self.out_activation_, **extra}
+
     def _make_optimizer(self, incremental):
         """(Re)create the optimizer state as sklearn does at each fit."""
         if incremental and hasattr(self, "_optimizer_state"):
@@ -278,9 +283,7 @@ class BaseMLP(SklearnConversionMixin, FlatWeightsMixin, BaseEstimator, ABC):
         validation = None
         if val_idx is not None:
             validation = self._validation_data(X, y, sample_weight, val_idx)
-        model = self.get_params(deep=False)
-        model["out_activation"] = self.out_activation_
-        model["batch_size"] = self._batch_size(train_idx.shape[0])
+        model = self._engine_model(batch_size=self._batch_size(train_idx.shape[0]))
         runner = engine.EpochRunner(
             X, Y, sample_weight, self._params, self._layer_units(), model
         )
@@ -386,9 +389,8 @@ class BaseMLP(SklearnConversionMixin, FlatWeightsMixin, BaseEstimator, ABC):
     def _fit_lbfgs(self, X, Y, sample_weight):
         """Full-batch L-BFGS-B over the flat buffer with scipy."""
         objective = engine.FullBatchObjective(
-            X, Y, sample_weight, self._params, self._layer_units(),
-            self.activation, self.out_activation_, self.alpha,
-        )  # fmt: skip
+            X, Y, sample_weight, self._params, self._layer_units(), self._engine_model()
+        )
 
         def loss_and_grad(packed):
             self._params[:] = packed

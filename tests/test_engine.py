@@ -65,7 +65,8 @@ def test_full_batch_objective(act, out, loss_name, k, weighted, sparse, dtype):
     X, Y, sw, params, units = problem(rng, loss_name, k, dtype)
     sw = sw if weighted else None
     Xin = sp.csr_matrix(X) if sparse else X
-    objective = engine.FullBatchObjective(Xin, Y, sw, params, units, act, out, 0.1)
+    model = dict(activation=act, out_activation=out, alpha=0.1)
+    objective = engine.FullBatchObjective(Xin, Y, sw, params, units, model)
     loss, grad = objective.loss_and_gradient()
     expected_loss, expected_grad = ref.flat_loss_and_gradient(
         X, Y, sw, params, units, act, loss_name, 0.1, float(np.finfo(dtype).eps)
