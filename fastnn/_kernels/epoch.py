@@ -114,7 +114,8 @@ def loss_and_gradient(net, batch, targets, objective):
 def next_batch(inputs, Y, order, start, batch_size, Xbuf):
     """The batch at ``start`` in ``order``, its dense rows gathered into Xbuf.
 
-    Also prefetches the batch after it (see :mod:`fastnn._lowlevel.prefetch`).
+    Also prefetches the rows of the batch after it, of X when dense and of Y
+    (see :mod:`fastnn._lowlevel.prefetch`).
 
     Parameters
     ----------
@@ -138,7 +139,8 @@ def next_batch(inputs, Y, order, start, batch_size, Xbuf):
     Xb = Xbuf[: stop - start]
     if not inputs.sparse:
         gather_rows(inputs.X, rows, Xb)
-    prefetch_next_batch(inputs.X, Y, order, stop, batch_size)
+        prefetch_next_batch(inputs.X, order, stop, batch_size)
+    prefetch_next_batch(Y, order, stop, batch_size)
     return Batch(Xb, inputs.csr, inputs.sparse, rows)
 
 

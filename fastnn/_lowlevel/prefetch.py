@@ -165,20 +165,18 @@ def gather_rows(X, rows, out):
 
 
 @njit(**JIT)
-def prefetch_next_batch(X, Y, order, start, batch_size):
-    """Prefetch the batch at ``start`` and touch the one after it.
+def prefetch_next_batch(A, order, start, batch_size):
+    """Prefetch the rows of A of the batch at ``start``; touch the one after.
 
-    The rows of X and Y of the batch at ``start`` are prefetched; the batch
-    after it has the first lines of each row loaded, so that its page-table
-    walks are done before it is prefetched. Called before the current batch's
-    passes, so that the misses overlap with its computation.
+    The rows of the batch at ``start`` are prefetched; the batch after it has
+    the first lines of each row loaded, so that its page-table walks are done
+    before it is prefetched. Called before the current batch's passes, so
+    that the misses overlap with its computation.
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features) or (0, n_features)
-        Dense inputs, or an empty array (sparse inputs are not prefetched).
-    Y : ndarray of shape (n_samples, n_outputs)
-        Targets.
+    A : ndarray of shape (n_samples, n_cols), C-contiguous
+        Dense inputs or targets.
     order : ndarray of shape (n_samples,)
         The epoch's sample order.
     start : int
@@ -189,8 +187,5 @@ def prefetch_next_batch(X, Y, order, start, batch_size):
     n = order.shape[0]
     rows = order[min(start, n) : min(start + batch_size, n)]
     after = order[min(start + batch_size, n) : min(start + 2 * batch_size, n)]
-    if X.shape[0] > 0:
-        prefetch_rows(X, rows)
-        touch_rows(X, after)
-    prefetch_rows(Y, rows)
-    touch_rows(Y, after)
+    prefetch_rows(A, rows)
+    touch_rows(A, after)
