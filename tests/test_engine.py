@@ -143,3 +143,22 @@ def test_blas_limit_only_for_small_networks():
     assert blas_threads() == before
     with engine.blas_limit([300, 256, 3]):
         assert blas_threads() == before
+
+
+def test_only_the_engine_imports_the_kernels():
+    """Outside the kernel packages, only fastnn/_engine.py imports them."""
+    import ast
+    import pathlib
+
+    package = pathlib.Path(engine.__file__).parent
+    importers = set()
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.split(".")[0] in ("_kernels", "_lowlevel"):
+                    importers.add(path.name)
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [alias.name for alias in node.names]
+                if any(n in ("_kernels", "_lowlevel") for n in names):
+                    importers.add(path.name)
+    assert importers == {"_engine.py"}
