@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from . import MLPClassifier, MLPRegressor, __version__
-from ._activations import ACTIVATION_CODES
+from ._engine import ACTIVATION_CODES
 from .interop import SKLEARN_ACTIVATIONS
 
 CLASSIFICATION_DATASETS = ("digits", "iris", "wine", "breast_cancer")
@@ -105,7 +105,13 @@ def build_parser():
             "standardised with a StandardScaler fitted on the training split."
         ),
     )
-    add = parser.add_argument
+    _add_model_options(parser.add_argument)
+    _add_run_options(parser.add_argument)
+    return parser
+
+
+def _add_model_options(add):
+    """The options choosing the data and the network: dataset, layers, solver."""
     add(
         "--dataset",
         choices=CLASSIFICATION_DATASETS + REGRESSION_DATASETS,
@@ -136,6 +142,10 @@ def build_parser():
         "in fastnn, so with them the comparison with scikit-learn is skipped. "
         "Default: %(default)s.",
     )
+
+
+def _add_run_options(add):
+    """The options of the training run: epochs, batches, seed, output."""
     add(
         "--epochs",
         type=_positive_int,
@@ -170,7 +180,6 @@ def build_parser():
         action="store_true",
         help="train fastnn only, without timing scikit-learn.",
     )
-    return parser
 
 
 def _load_split(name, random_state):

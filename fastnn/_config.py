@@ -2,8 +2,11 @@
 
 Every kernel module imports :data:`JIT` (and :data:`JIT_NOGIL` for kernels that
 may run while other Python threads work) instead of spelling out its own
-options; :data:`JIT_OVERLOAD` is for ``numba.extending.overload``
-implementations, which are compiled into (and cached with) their callers.
+options. :data:`JIT_INLINE` is for small helpers with one or two callers,
+which numba inlines into them instead of compiling them as functions of their
+own (each compiled function costs compile time). :data:`JIT_OVERLOAD` is for
+``numba.extending.overload`` implementations, which are compiled into (and
+cached with) their callers.
 ``cache=True`` stores the machine code next to the sources (or, when that
 directory is read-only, in numba's per-user fallback cache), so a fresh process
 loads the kernels instead of compiling them.
@@ -22,5 +25,5 @@ FASTMATH = {"nsz"}
 
 JIT = {"cache": True, "fastmath": FASTMATH, "nogil": False, "error_model": "numpy"}
 JIT_NOGIL = {**JIT, "nogil": True}
-JIT_INLINE = JIT
+JIT_INLINE = {**JIT, "inline": "always"}
 JIT_OVERLOAD = {"fastmath": FASTMATH, "error_model": "numpy"}

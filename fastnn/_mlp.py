@@ -2,22 +2,18 @@
 
 This module holds the scikit-learn side only: parameter validation, label
 encoding, the train/validation split, learning-rate schedules, early stopping,
-verbose output and ``loss_curve_``. The numbers are computed by the Numba
-kernels of :mod:`fastnn._train`, which see arrays and scalars, never these
-objects. One kernel call trains a whole epoch; the Python loop here runs once
-per epoch.
+verbose output and ``loss_curve_``. The numbers come from :mod:`fastnn._engine`,
+the only caller of the Numba kernels: one engine call trains a whole epoch,
+evaluates the full-batch loss and gradient for L-BFGS, or predicts. The Python
+loop here runs once per epoch.
 """
 
-import contextlib
-import copy
-import functools
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.optimize
-import scipy.sparse as sp
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -44,110 +40,61 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
-from threadpoolctl import ThreadpoolController
 
-from ._activations import ACTIVATION_CODES
+from . import _engine as engine
 from ._callbacks import (
     CallbackSupportMixin,
     LbfgsCallback,
     NoCallbacks,
     fit_callbacks,
 )
-from ._losses import BINARY_LOG_LOSS, POISSON, SOFTMAX_LOG_LOSS, SQUARED_ERROR
-from ._network import (
-    glorot_uniform_params,
-    layer_views,
-    parameter_layout,
-    workspace_layout,
-)
-from ._optimizers import ADAM, SGD
 from ._progress import EpochReporter
-from ._train import batch_loss_and_gradient, predict_forward, train_epoch
 from ._validation import check_validation_data, class_sample_weight, data_loss
+from ._weights import FlatWeightsMixin
+from .interop import SklearnConversionMixin
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
-_OUT_ACTIVATIONS = {
-    "identity": SQUARED_ERROR,
-    "exp": POISSON,
-    "logistic": BINARY_LOG_LOSS,
-    "softmax": SOFTMAX_LOG_LOSS,
+# scikit-learn's constants: the 'auto' batch size, and the 'adaptive' schedule's
+# divisor of the learning rate and the rate below which it stops instead.
+_AUTO_BATCH_SIZE = 200
+_ADAPTIVE_DIVISOR = 5.0
+_ADAPTIVE_MIN_RATE = 1e-6
+# Constructor parameters shared by both estimators, validated as sklearn does.
+_PARAMETER_CONSTRAINTS = {
+    "hidden_layer_sizes": [
+        "array-like",
+        Interval(Integral, 1, None, closed="left"),
+    ],
+    "activation": [StrOptions(set(engine.ACTIVATION_CODES))],
+    "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+    "alpha": [Interval(Real, 0, None, closed="left")],
+    "batch_size": [
+        StrOptions({"auto"}),
+        Interval(Integral, 1, None, closed="left"),
+    ],
+    "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "power_t": [Interval(Real, 0, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "shuffle": ["boolean"],
+    "random_state": ["random_state"],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "verbose": ["verbose"],
+    "warm_start": ["boolean"],
+    "momentum": [Interval(Real, 0, 1, closed="both")],
+    "nesterovs_momentum": ["boolean"],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "beta_1": [Interval(Real, 0, 1, closed="left")],
+    "beta_2": [Interval(Real, 0, 1, closed="left")],
+    "epsilon": [Interval(Real, 0, None, closed="neither")],
+    "n_iter_no_change": [
+        Interval(Integral, 1, None, closed="left"),
+        Options(Real, {np.inf}),
+    ],
+    "max_fun": [Interval(Integral, 1, None, closed="left")],
+    "scoring": [str, callable, None],
 }
-_PREDICT_BLOCK = 1024
-# Below this many weights in the largest layer, one BLAS thread beats two:
-# thread wake-ups cost more than the small products save, and on a loaded
-# 2-core machine they can cost 10x.
-_SMALL_LAYER = 64 * 1024
-# From this many weights in the largest layer, plain momentum is folded into
-# the weight-gradient products (fastnn._blas): the update of large layers is
-# bound by memory traffic. Medians of paired ratios of alternated fits:
-# mnist-like 0.99 x in the machine's fast periods (0.987 to 1.009 over four
-# runs) and 0.75 to 0.83 x in its slow ones (three runs), float64 0.91 to
-# 0.96 x (three runs). For small layers OpenBLAS's separate beta pass costs
-# more than the fused update it replaces: digits took 1.02 and 1.04 x as long
-# with folding.
-_FOLD_LAYER = 64 * 1024
-
-
-def _largest_layer(layer_units):
-    """Number of weights in the largest layer."""
-    return max(int(a) * int(b) for a, b in zip(layer_units[:-1], layer_units[1:]))
-
-
-def _blas_threads(layer_units):
-    """BLAS thread limit for training a network with ``layer_units``."""
-    return 1 if _largest_layer(layer_units) < _SMALL_LAYER else None
-
-
-@functools.cache
-def _threadpool_controller():
-    """One threadpoolctl controller for the whole process.
-
-    Building one scans the loaded libraries (about 3 ms, a tenth of a 50-epoch
-    digits fit). The BLAS that the kernels call (scipy's) is already loaded
-    when fastnn is imported.
-    """
-    return ThreadpoolController()
-
-
-def _blas_limit(layer_units):
-    """Context limiting BLAS threads while training, when the net is small."""
-    limit = _blas_threads(layer_units)
-    if limit is None:
-        return contextlib.nullcontext()
-    return _threadpool_controller().limit(limits=limit, user_api="blas")
-
-
-def _empty_csr(dtype):
-    """CSR arrays standing in for 'X is dense' in the kernels."""
-    return (np.empty(0, dtype), np.empty(0, np.int64), np.empty(0, np.int64))
-
-
-def kernel_input(X, dtype):
-    """Split X into the kernels' (dense, csr) pair without densifying it.
-
-    Parameters
-    ----------
-    X : ndarray or sparse matrix of shape (n_samples, n_features)
-        Validated input.
-    dtype : numpy dtype
-        The model's float dtype.
-
-    Returns
-    -------
-    dense : ndarray of shape (n_samples, n_features) or (0, n_features)
-        C-contiguous X when dense (no copy if it already is), else empty.
-    csr : tuple of ndarray
-        ``(data, indices, indptr)`` of X in CSR form, or empty arrays.
-    """
-    if sp.issparse(X):
-        X = X.tocsr()
-        csr = (
-            np.ascontiguousarray(X.data, dtype=dtype),
-            X.indices.astype(np.int64),
-            X.indptr.astype(np.int64),
-        )
-        return np.empty((0, X.shape[1]), dtype=dtype), csr
-    return np.ascontiguousarray(X, dtype=dtype), _empty_csr(dtype)
 
 
 def _shuffled(indices, random_state):
@@ -162,48 +109,16 @@ def _shuffled(indices, random_state):
     return indices[permutation]
 
 
-class BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
+class BaseMLP(
+    CallbackSupportMixin, SklearnConversionMixin, FlatWeightsMixin, BaseEstimator, ABC
+):
     """Shared machinery of :class:`MLPClassifier` and :class:`MLPRegressor`.
 
     Do not use directly. Parameters and attributes are those of scikit-learn's
     multi-layer perceptrons; see the concrete classes.
     """
 
-    _parameter_constraints: dict = {
-        "hidden_layer_sizes": [
-            "array-like",
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "activation": [StrOptions(set(ACTIVATION_CODES))],
-        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [
-            StrOptions({"auto"}),
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "power_t": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "shuffle": ["boolean"],
-        "random_state": ["random_state"],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
-        "nesterovs_momentum": ["boolean"],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "beta_1": [Interval(Real, 0, 1, closed="left")],
-        "beta_2": [Interval(Real, 0, 1, closed="left")],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "n_iter_no_change": [
-            Interval(Integral, 1, None, closed="left"),
-            Options(Real, {np.inf}),
-        ],
-        "max_fun": [Interval(Integral, 1, None, closed="left")],
-        "scoring": [str, callable, None],
-    }
+    _parameter_constraints: dict = _PARAMETER_CONSTRAINTS
 
     @abstractmethod
     def __init__(
@@ -258,75 +173,6 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
         self.max_fun = max_fun
         self.scoring = scoring
 
-    # ------------------------------------------------------------------
-    # The flat parameter buffer and its views
-    # ------------------------------------------------------------------
-    def _layer_units(self):
-        """Units per layer, input and output included, as an int64 array."""
-        sizes = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
-        return np.asarray(sizes, dtype=np.int64)
-
-    def _set_weights(self, coefs, intercepts):
-        """Copy ``coefs`` and ``intercepts`` into a new flat buffer.
-
-        ``coefs_`` and ``intercepts_`` become views into ``_params``; the dtype
-        of ``coefs[0]`` is kept.
-
-        Parameters
-        ----------
-        coefs : list of ndarray of shape (units[i], units[i + 1])
-            Weight matrices.
-        intercepts : list of ndarray of shape (units[i + 1],)
-            Bias vectors.
-        """
-        units = [c.shape[0] for c in coefs] + [coefs[-1].shape[1]]
-        dtype = np.asarray(coefs[0]).dtype
-        dtype = dtype if dtype in (np.float32, np.float64) else np.float64
-        _, size = parameter_layout(units)
-        params = np.empty(size, dtype=dtype)
-        views = layer_views(params, units)
-        for dst, src in zip(views[0] + views[1], list(coefs) + list(intercepts)):
-            dst[...] = src
-        self._bind_params(params, units)
-
-    def _bind_params(self, params, units):
-        """Adopt ``params`` as the flat buffer and rebuild the views."""
-        self._params = params
-        self.coefs_, self.intercepts_ = layer_views(params, units)
-
-    def _sync_params(self):
-        """Rebuild the flat buffer if a user replaced ``coefs_``/``intercepts_``."""
-        params = getattr(self, "_params", None)
-        arrays = list(self.coefs_) + list(self.intercepts_)
-        if params is None or not all(
-            isinstance(a, np.ndarray)
-            and a.dtype == params.dtype
-            and np.may_share_memory(a, params)
-            for a in arrays
-        ):
-            self._set_weights(self.coefs_, self.intercepts_)
-        return self._params
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state = dict(state)
-        if "_params" in state:
-            self._sync_params()
-            state["_params"] = self._params
-            state.pop("coefs_", None)
-            state.pop("intercepts_", None)
-            state["_layer_units_"] = self._layer_units()
-        return state
-
-    def __setstate__(self, state):
-        units = state.pop("_layer_units_", None)
-        super().__setstate__(state)
-        if units is not None:
-            self._bind_params(self._params, list(units))
-
-    # ------------------------------------------------------------------
-    # Fitting
-    # ------------------------------------------------------------------
     def _hidden_sizes(self):
         """``hidden_layer_sizes`` as a list, validated as sklearn does."""
         sizes = self.hidden_layer_sizes
@@ -358,7 +204,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
             self._check_continuation(layer_units, X.dtype)
         saved = None if first_pass else self._snapshot()
         callbacks = self._fit_callbacks(X, y, sample_weight, incremental)
-        with _blas_limit(layer_units):
+        with engine.blas_limit(layer_units):
             if self.solver in _STOCHASTIC_SOLVERS:
                 self._fit_stochastic(
                     X, y, Y, sample_weight, incremental, validation, callbacks
@@ -393,43 +239,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
 
     def _views_of(self, params):
         """``coefs_``/``intercepts_``-shaped views into another flat buffer."""
-        return layer_views(params, self._layer_units())
-
-    _SNAPSHOT = (
-        "n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_",
-        "validation_loss_curve_", "best_validation_score_", "_no_improvement_count",
-        "_optimizer_state", "_optimizer_step", "_learning_rate", "_best_params",
-    )  # fmt: skip
-
-    def _snapshot(self):
-        """Copies of the weights, optimizer state and counters before a fit."""
-        state = {"_params": self._params.copy()}
-        for name in self._SNAPSHOT:
-            if hasattr(self, name):
-                state[name] = copy.deepcopy(getattr(self, name))
-        return state
-
-    def _restore(self, state):
-        """Roll back a diverged call to the state saved by :meth:`_snapshot`."""
-        self._params[:] = state.pop("_params")
-        for name in self._SNAPSHOT:
-            if name in state:
-                setattr(self, name, state[name])
-            elif hasattr(self, name):
-                delattr(self, name)
-
-    def _check_continuation(self, layer_units, dtype):
-        """Continue from the current weights; cast them to the data's dtype."""
-        params = self._sync_params()
-        units = list(self._layer_units())
-        if units != list(layer_units):
-            raise ValueError(
-                f"The network has layer sizes {units} but the data and "
-                f"hidden_layer_sizes need {list(layer_units)}; refit with "
-                "warm_start=False."
-            )
-        if params.dtype != dtype:
-            self._bind_params(params.astype(dtype), units)
+        return engine.layer_views(params, self._layer_units())
 
     def _initialize(self, Y, layer_units, dtype):
         """Draw the initial weights and reset every fitted attribute."""
@@ -438,7 +248,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
         self.n_outputs_ = Y.shape[1]
         self.n_layers_ = len(layer_units)
         self.out_activation_ = self._output_activation()
-        params = glorot_uniform_params(
+        params = engine.glorot_uniform_params(
             layer_units, self.activation, self._random_state, dtype
         )
         self._bind_params(params, layer_units)
@@ -457,14 +267,10 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
                 self.validation_loss_curve_ = None
                 self.best_validation_score_ = None
 
-    def _kernel_codes(self):
-        """Integer codes of the hidden activation and the output loss."""
-        return ACTIVATION_CODES[self.activation], _OUT_ACTIVATIONS[self.out_activation_]
-
     def _batch_size(self, n_samples):
         """sklearn's batch size rule: 'auto' is min(200, n), clipped to [1, n]."""
         if self.batch_size == "auto":
-            return min(200, n_samples)
+            return min(_AUTO_BATCH_SIZE, n_samples)
         if self.batch_size > n_samples:
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than "
@@ -496,34 +302,23 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
             )
         return train_idx, val_idx
 
+    def _engine_model(self, **extra):
+        """The engine's view of the model: parameters and output activation."""
+        model = self.get_params(deep=False)
+        return {**model, "out_activation": self.out_activation_, **extra}
+
     def _make_optimizer(self, incremental):
         """(Re)create the optimizer state as sklearn does at each fit."""
         if incremental and hasattr(self, "_optimizer_state"):
             return
-        self._optimizer_state = np.zeros((2, self._params.shape[0]), self._params.dtype)
-        self._optimizer_step = np.zeros(1, dtype=np.int64)
+        state, step = engine.new_optimizer_state(self._params)
+        self._optimizer_state, self._optimizer_step = state, step
         self._learning_rate = float(self.learning_rate_init)
-
-    def _hyper(self):
-        """Optimizer hyper-parameters in the kernels' layout."""
-        fold = _largest_layer(self._layer_units()) >= _FOLD_LAYER
-        return np.array(
-            [
-                self._learning_rate,
-                self.momentum,
-                float(self.nesterovs_momentum),
-                self.beta_1,
-                self.beta_2,
-                self.epsilon,
-                float(fold),
-            ],
-            dtype=np.float64,
-        )
 
     def _fit_stochastic(
         self, X, y, Y, sample_weight, incremental, validation, callbacks
     ):
-        """Mini-batch training, one kernel call per epoch.
+        """Mini-batch training, one engine call per epoch.
 
         ``validation`` is the validation data given to ``fit``; without it,
         early stopping holds out a split of the training data.
@@ -538,27 +333,11 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
         else:
             train_idx = np.arange(X.shape[0])
         self._scorer = self._validation_scorer() if validation else None
-        dense, csr = kernel_input(X, X.dtype)
-        n_samples = train_idx.shape[0]
-        batch_size = self._batch_size(n_samples)
-        units = self._layer_units()
-        ws_offsets, ws_size = workspace_layout(units, batch_size)
-        kernel_args = dict(
-            X=dense,
-            csr=csr,
-            Y=Y,
-            sw=np.empty(0, X.dtype) if sample_weight is None else sample_weight,
-            batch_size=batch_size,
-            units=units,
-            ws=np.empty(ws_size, X.dtype),
-            ws_offsets=ws_offsets,
-            Xbuf=np.empty((0 if sp.issparse(X) else batch_size, X.shape[1]), X.dtype),
-            grads=np.empty_like(self._params),
-            offsets=parameter_layout(units)[0],
-            codes=self._kernel_codes(),
-            eps=float(np.finfo(self._params.dtype).eps),
+        model = self._engine_model(batch_size=self._batch_size(train_idx.shape[0]))
+        runner = engine.EpochRunner(
+            X, Y, sample_weight, self._params, self._layer_units(), model
         )
-        self._epoch_loop(train_idx, validation, kernel_args, incremental, callbacks)
+        self._epoch_loop(train_idx, validation, runner, incremental, callbacks)
 
     def _validation_data(self, X, y, Y, sample_weight, val_idx):
         """Held-out X, targets (labels and encoded) and weights."""
@@ -587,19 +366,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
         kwargs = {} if sw_val is None else {"sample_weight": sw_val}
         return self._scorer(self, X_val, y_val, **kwargs), loss
 
-    def _run_epoch(self, order, args):
-        """One call of the epoch kernel; returns sklearn's epoch loss."""
-        act, out = args["codes"]
-        return train_epoch(
-            args["X"], args["csr"], args["Y"], args["sw"], order,
-            args["batch_size"], self._params, args["grads"],
-            self._optimizer_state, args["offsets"], args["units"], args["ws"],
-            args["ws_offsets"], args["Xbuf"], act, out, args["eps"],
-            float(self.alpha), SGD if self.solver == "sgd" else ADAM,
-            self._hyper(), self._optimizer_step,
-        )  # fmt: skip
-
-    def _epoch_loop(self, train_idx, validation, args, incremental, callbacks):
+    def _epoch_loop(self, train_idx, validation, runner, incremental, callbacks):
         """The Python loop over epochs: schedules, stopping, reporting."""
         sample_idx = train_idx
         reporter = EpochReporter(self.verbose, 1 if incremental else self.max_iter)
@@ -610,7 +377,10 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
                 if self.shuffle:
                     sample_idx = _shuffled(sample_idx, self._random_state)
                 order = np.ascontiguousarray(sample_idx, dtype=np.int64)
-                self.loss_ = self._run_epoch(order, args)
+                self.loss_ = runner.run_epoch(
+                    order, self._optimizer_state, self._optimizer_step,
+                    self._learning_rate,
+                )  # fmt: skip
                 self.n_iter_ += 1
                 self.t_ += train_idx.shape[0]
                 self.loss_curve_.append(self.loss_)
@@ -663,10 +433,10 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
         if self.solver != "sgd" or self.learning_rate != "adaptive":
             reporter.write(msg + " Stopping.")
             return True
-        if self._learning_rate <= 1e-6:
+        if self._learning_rate <= _ADAPTIVE_MIN_RATE:
             reporter.write(msg + " Learning rate too small. Stopping.")
             return True
-        self._learning_rate /= 5.0
+        self._learning_rate /= _ADAPTIVE_DIVISOR
         reporter.write(msg + " Setting learning rate to %f" % self._learning_rate)
         return False
 
@@ -694,67 +464,35 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
 
     def _fit_lbfgs(self, X, Y, sample_weight, callbacks):
         """Full-batch L-BFGS-B over the flat buffer with scipy."""
-        units = self._layer_units()
-        offsets, _ = parameter_layout(units)
-        dense, csr = kernel_input(X, X.dtype)
-        rows = np.arange(X.shape[0], dtype=np.int64)
-        ws_offsets, ws_size = workspace_layout(units, X.shape[0])
-        ws = np.empty(ws_size, X.dtype)
-        grads = np.empty_like(self._params)
-        sw = np.empty(0, X.dtype) if sample_weight is None else sample_weight
-        act, out = self._kernel_codes()
-        eps = float(np.finfo(X.dtype).eps)
+        objective = engine.FullBatchObjective(
+            X, Y, sample_weight, self._params, self._layer_units(), self._engine_model()
+        )
 
         def loss_and_grad(packed):
             self._params[:] = packed
-            loss = batch_loss_and_gradient(
-                dense, csr, rows, Y, sw, self._params, grads, offsets, units,
-                ws, ws_offsets, act, out, eps, float(self.alpha),
-            )  # fmt: skip
-            return loss, grads.astype(np.float64)
+            return objective.loss_and_gradient()
 
         iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
+        options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
+        options.update(_lbfgs_print_option(iprint))
         hooks = None
         if not isinstance(callbacks, NoCallbacks):
             hooks = LbfgsCallback(callbacks, self._params)
         result = scipy.optimize.minimize(
-            loss_and_grad,
-            self._params.astype(np.float64),
-            method="L-BFGS-B",
-            jac=True,
-            callback=hooks,
-            options={
-                "maxfun": self.max_fun,
-                "maxiter": self.max_iter,
-                "gtol": self.tol,
-                **_lbfgs_print_option(iprint),
-            },
-        )
+            loss_and_grad, self._params.astype(np.float64), method="L-BFGS-B",
+            jac=True, callback=hooks, options=options,
+        )  # fmt: skip
         self.n_iter_ = _check_lbfgs_result(result, self.max_iter)
         self.loss_ = float(result.fun)
         self._params[:] = result.x
 
-    # ------------------------------------------------------------------
-    # Prediction
-    # ------------------------------------------------------------------
     def _forward_pass_fast(self, X, check_input=True):
         """Output-layer activations for X, shape (n_samples, n_outputs)."""
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         params = self._sync_params()
-        dtype = np.result_type(X.dtype, params.dtype)
-        if dtype not in (np.float32, np.float64):
-            dtype = np.float64
-        params = params.astype(dtype, copy=False)
-        dense, csr = kernel_input(X, dtype)
         units = self._layer_units()
-        offsets, _ = parameter_layout(units)
-        act, out = self._kernel_codes()
-        result = np.empty((X.shape[0], units[-1]), dtype=params.dtype)
-        predict_forward(
-            dense, csr, params, offsets, units, act, out, _PREDICT_BLOCK, result
-        )
-        return result
+        return engine.predict(X, params, units, self.activation, self.out_activation_)
 
     def _predict(self, X, check_input=True):
         return self._output_to_prediction(self._forward_pass_fast(X, check_input))
@@ -818,36 +556,6 @@ default=None
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-    def to_sklearn(self):
-        """Return a fitted scikit-learn estimator with the same weights.
-
-        Returns
-        -------
-        estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
-            Predicts as this estimator does.
-        """
-        from .interop import to_sklearn
-
-        return to_sklearn(self)
-
-    @classmethod
-    def from_sklearn(cls, estimator):
-        """Build a fastnn estimator from a fitted scikit-learn MLP.
-
-        Parameters
-        ----------
-        estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
-            A fitted scikit-learn multi-layer perceptron.
-
-        Returns
-        -------
-        estimator : MLPClassifier or MLPRegressor
-            A fitted fastnn estimator with the same weights.
-        """
-        from .interop import from_sklearn
-
-        return from_sklearn(estimator, cls=cls)
 
 
 def _lbfgs_print_option(iprint):

@@ -167,6 +167,36 @@ def from_sklearn(sk_est, cls=None):
     return est
 
 
+class SklearnConversionMixin:
+    """``to_sklearn`` and ``from_sklearn`` as methods of fastnn's estimators."""
+
+    def to_sklearn(self):
+        """Return a fitted scikit-learn estimator with the same weights.
+
+        Returns
+        -------
+        estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
+            Predicts as this estimator does.
+        """
+        return to_sklearn(self)
+
+    @classmethod
+    def from_sklearn(cls, estimator):
+        """Build a fastnn estimator from a fitted scikit-learn MLP.
+
+        Parameters
+        ----------
+        estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
+            A fitted scikit-learn multi-layer perceptron.
+
+        Returns
+        -------
+        estimator : MLPClassifier or MLPRegressor
+            A fitted fastnn estimator with the same weights.
+        """
+        return from_sklearn(estimator, cls=cls)
+
+
 def _import_skl2onnx():
     try:
         import skl2onnx

@@ -88,9 +88,9 @@ def test_predict_from_four_threads(kind, dtype, sparse):
 
 def test_predict_kernel_releases_the_gil():
     """The prediction kernel is compiled with nogil=True."""
-    from fastnn import _train
+    from fastnn._kernels import epoch
 
-    assert _train.predict_forward.targetoptions.get("nogil") is True
+    assert epoch.predict.targetoptions.get("nogil") is True
 
 
 @pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])

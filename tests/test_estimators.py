@@ -336,17 +336,17 @@ def _kernel_blas_threads(monkeypatch, fit):
     """BLAS threads seen inside the epoch kernel calls of ``fit()``."""
     import threadpoolctl
 
-    import fastnn._mlp as mlp
+    from fastnn import _engine
 
     seen = []
-    kernel = mlp.train_epoch
+    run_epoch = _engine.EpochRunner.run_epoch
 
-    def spy(*args):
+    def spy(runner, *args):
         info = threadpoolctl.threadpool_info()
         seen.append({d["filepath"]: d["num_threads"] for d in info})
-        return kernel(*args)
+        return run_epoch(runner, *args)
 
-    monkeypatch.setattr(mlp, "train_epoch", spy)
+    monkeypatch.setattr(_engine.EpochRunner, "run_epoch", spy)
     before = {d["filepath"]: d["num_threads"] for d in threadpoolctl.threadpool_info()}
     fit()
     after = {d["filepath"]: d["num_threads"] for d in threadpoolctl.threadpool_info()}
@@ -370,29 +370,34 @@ def test_small_nets_train_on_one_blas_thread_and_restore_it(digits, monkeypatch)
 
 
 def _fold_flags(monkeypatch, est, X, y):
-    """The FOLD entry of ``hyper`` in every epoch kernel call of ``est.fit``."""
-    import fastnn._mlp as mlp
-    from fastnn._optimizers import FOLD
+    """Whether the engine folded momentum, for every epoch of ``est.fit``."""
+    from fastnn import _engine
 
-    flags, kernel = [], mlp.train_epoch
+    flags, run_epoch = [], _engine.EpochRunner.run_epoch
 
-    def spy(*args):
-        flags.append(args[-2][FOLD])
-        return kernel(*args)
+    def spy(runner, *args):
+        flags.append(float(runner.fold))
+        return run_epoch(runner, *args)
 
-    monkeypatch.setattr(mlp, "train_epoch", spy)
+    monkeypatch.setattr(_engine.EpochRunner, "run_epoch", spy)
     _quiet_fit(est, X, y)
-    monkeypatch.setattr(mlp, "train_epoch", kernel)
+    monkeypatch.setattr(_engine.EpochRunner, "run_epoch", run_epoch)
     return flags
 
 
 def test_momentum_is_folded_into_products_for_large_layers(monkeypatch):
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(40, 300)), rng.integers(0, 2, 40)
-    large = MLPClassifier((256,), solver="sgd", max_iter=2, random_state=0)
+    plain = dict(solver="sgd", nesterovs_momentum=False, max_iter=2, random_state=0)
+    large = MLPClassifier((256,), **plain)
     assert _fold_flags(monkeypatch, large, X, y) == [1.0, 1.0]
-    small = MLPClassifier((8,), solver="sgd", max_iter=2, random_state=0)
+    small = MLPClassifier((8,), **plain)
     assert _fold_flags(monkeypatch, small, X, y) == [0.0, 0.0]
+    # Nesterov's momentum and Adam are never folded.
+    nesterov = MLPClassifier((256,), solver="sgd", max_iter=2, random_state=0)
+    assert _fold_flags(monkeypatch, nesterov, X, y) == [0.0, 0.0]
+    adam = MLPClassifier((256,), solver="adam", max_iter=2, random_state=0)
+    assert _fold_flags(monkeypatch, adam, X, y) == [0.0, 0.0]
 
 
 @pytest.mark.parametrize("alpha", [0.0, 1e-3])
@@ -400,13 +405,13 @@ def test_momentum_is_folded_into_products_for_large_layers(monkeypatch):
 def test_folded_momentum_trains_as_the_separate_step(monkeypatch, alpha, sparse):
     # The same fit with the step folded into the products (threshold 0) and
     # with the separate fused update (threshold never reached).
-    import fastnn._mlp as mlp
+    from fastnn import _engine
 
     X, y = datasets.load_digits(return_X_y=True)
     X = sp.csr_matrix(X / 16) if sparse else X / 16
     fits = []
     for threshold in (0, 10**12):
-        monkeypatch.setattr(mlp, "_FOLD_LAYER", threshold)
+        monkeypatch.setattr(_engine, "FOLD_LAYER", threshold)
         est = MLPClassifier(
             (20,), solver="sgd", nesterovs_momentum=False, alpha=alpha,
             batch_size=64, max_iter=5, random_state=0, shuffle=True,

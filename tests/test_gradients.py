@@ -1,6 +1,6 @@
 """Finite-difference check of the full gradient fastnn computes for a batch.
 
-``fastnn._train.batch_loss_and_gradient`` returns the loss and the gradient
+``fastnn._kernels.epoch.loss_and_gradient`` returns the loss and the gradient
 over the flat parameter buffer. For every hidden activation and every output
 loss, with and without ``alpha`` and ``sample_weight``, that gradient must match
 central differences (float64) of the objective written independently in
@@ -21,10 +21,10 @@ import pytest
 import reference as ref
 import sklearn.neural_network._base as sk_base
 
-from fastnn import _activations as fa
-from fastnn import _losses as fl
-from fastnn import _network as fnet
-from fastnn import _train as ft
+from fastnn._kernels import activations as fa
+from fastnn._kernels import epoch as ft
+from fastnn._kernels import layout as fnet
+from fastnn._kernels import losses as fl
 
 ACTS = list(ref.HIDDEN_ACTIVATIONS)
 LOSS_CODE = {
@@ -80,12 +80,16 @@ def kernel_loss_and_gradient(X, Y, sw, params, units, act, loss_name, alpha):
     ws_offsets, ws_size = fnet.workspace_layout(units, X.shape[0])
     grads = np.full_like(params, np.nan)
     csr = (np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64))
-    loss = ft.batch_loss_and_gradient(
-        np.ascontiguousarray(X), csr, np.arange(X.shape[0], dtype=np.int64),
-        np.ascontiguousarray(Y), np.empty(0) if sw is None else sw, params.copy(),
-        grads, offsets, units, np.empty(ws_size), ws_offsets,
-        fa.ACTIVATION_CODES[act], LOSS_CODE[loss_name], EPS, alpha,
-    )  # fmt: skip
+    rows = np.arange(X.shape[0], dtype=np.int64)
+    batch = fnet.Batch(np.ascontiguousarray(X), csr, False, rows)
+    targets = fnet.Targets(
+        np.ascontiguousarray(Y), np.empty(0) if sw is None else sw, sw is not None
+    )
+    objective = fnet.Objective(
+        fa.ACTIVATION_CODES[act], LOSS_CODE[loss_name], EPS, alpha
+    )
+    net = fnet.Net(params.copy(), grads, offsets, units, np.empty(ws_size), ws_offsets)
+    loss = ft.loss_and_gradient(net, batch, targets, objective)
     return loss, grads
 
 

@@ -16,14 +16,16 @@ import reference as ref
 import scipy.sparse as sp
 from numba import njit
 
-from fastnn import _activations as fa
-from fastnn import _blas as fblas
-from fastnn import _losses as fl
-from fastnn import _network as fnet
-from fastnn import _optimizers as fo
-from fastnn import _prefetch as fp
-from fastnn import _train as ft
-from fastnn import _vecmath as fv
+from fastnn._kernels import activations as fa
+from fastnn._kernels import epoch as ft
+from fastnn._kernels import layers as flay
+from fastnn._kernels import layout as fnet
+from fastnn._kernels import losses as fl
+from fastnn._kernels import optimizers as fo
+from fastnn._lowlevel import blas as fblas
+from fastnn._lowlevel import prefetch as fp
+from fastnn._lowlevel import products as fprod
+from fastnn._lowlevel import vecmath as fv
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: (1e-5, 1e-6), np.float64: (1e-12, 1e-13)}
@@ -93,11 +95,17 @@ def random_params(rng, units, dtype, scale=0.7):
 class Net:
     """Layout arrays for a network with the given units (int64 array)."""
 
-    def __init__(self, units, n_rows, dtype):
+    def __init__(self, units, n_rows, dtype, backward=True):
         self.units = np.asarray(units, dtype=np.int64)
         self.offsets, self.size = fnet.parameter_layout(self.units)
-        self.ws_offsets, ws_size = fnet.workspace_layout(self.units, n_rows)
+        self.ws_offsets, ws_size = fnet.workspace_layout(self.units, n_rows, backward)
         self.ws = np.full(ws_size, np.nan, dtype=dtype)
+
+    def kernel(self, params, grads):
+        """The kernels' Net value over ``params``, ``grads`` and this layout."""
+        return fnet.Net(
+            params, grads, self.offsets, self.units, self.ws, self.ws_offsets
+        )
 
     def buffer(self, kind, layer, n_rows):
         start = self.ws_offsets[kind, layer]
@@ -217,7 +225,7 @@ def test_inplace_add_bias(dtype):
     Z = rng.normal(size=(5, 3)).astype(dtype)
     b = rng.normal(size=3).astype(dtype)
     expected = Z.astype(np.float64) + b
-    fl.inplace_add_bias(Z, b)
+    flay.inplace_add_bias(Z, b)
     assert_close(Z, expected, dtype)
 
 
@@ -228,7 +236,8 @@ def test_inplace_output_activation(loss_name, k, dtype):
     Z = (2 * rng.normal(size=(9, k))).astype(dtype)
     b = rng.normal(size=k).astype(dtype)
     expected = ref.output_activation(ref.OUTPUT_ACTIVATION[loss_name], Z + b)
-    fl.inplace_output_activation(Z, b, LOSS_CODE[loss_name])
+    flay.inplace_add_bias(Z, b)
+    fl.inplace_output_activation(Z, LOSS_CODE[loss_name])
     assert_close(Z, expected, dtype)
 
 
@@ -259,8 +268,9 @@ def run_output_loss(Z, b, Y, rows, sw, loss_name):
     D = np.full_like(Z, np.nan)
     sw_arg = np.empty(0, Z.dtype) if sw is None else sw
     sw_sum = rows.shape[0] if sw is None else float(sw[rows].astype(float).sum())
+    flay.inplace_add_bias(Z, b)  # the forward pass's job
     loss = fl.output_loss_and_delta(
-        Z, b, A, D, Y, rows, sw_arg, LOSS_CODE[loss_name], eps_of(Z.dtype), sw_sum
+        Z, A, D, Y, rows, sw_arg, LOSS_CODE[loss_name], eps_of(Z.dtype), sw_sum
     )
     return loss, Z, A, D
 
@@ -347,10 +357,10 @@ def test_delta_through_weights(nb, fan_in, fan_out, dtype):
     W = rng.normal(size=(fan_in, fan_out)).astype(dtype)
     WT = np.full((fan_out, fan_in), np.nan, dtype)
     out = np.full((nb, fan_in), np.nan, dtype)
-    fnet.delta_through_weights(D, W, WT, out)
+    fprod.delta_through_weights(D, W, WT, out)
     expected = D.astype(np.float64) @ W.astype(np.float64).T
     assert_close(out, expected, dtype, scale=np.sqrt(fan_out))
-    small = nb * fan_in * fan_out <= fnet.SMALL_PRODUCT
+    small = nb * fan_in * fan_out <= fprod.SMALL_PRODUCT
     assert small == (nb < 100)
     if small:
         np.testing.assert_array_equal(WT, W.T)
@@ -386,29 +396,45 @@ def test_csr_products(dtype):
     rows = np.array([9, 1, 3, 3, 0, 7], dtype=np.int64)
     W = rng.normal(size=(6, 4)).astype(dtype)
     out = np.full((6, 4), np.nan, dtype)
-    fnet.csr_rows_dot(*csr_arrays(X), rows, W, out)
+    fprod.csr_rows_dot(*csr_arrays(X), rows, W, out)
     assert_close(out, ref.csr_rows_dot(X, rows, W), dtype)
     D = rng.normal(size=(6, 4)).astype(dtype)
     outT = np.full((6, 4), np.nan, dtype)
-    fnet.csr_rows_transpose_dot(*csr_arrays(X), rows, D, outT, 1.0, 0.0)
+    fprod.csr_rows_transpose_dot(*csr_arrays(X), rows, D, outT, 1.0, 0.0)
     product = ref.csr_rows_transpose_dot(X, rows, D)
     assert_close(outT, product, dtype)
     # Accumulating, as into a velocity: out = factor * product + keep * out.
     old = outT.astype(np.float64)
-    fnet.csr_rows_transpose_dot(*csr_arrays(X), rows, D, outT, -0.25, 0.9)
+    fprod.csr_rows_transpose_dot(*csr_arrays(X), rows, D, outT, -0.25, 0.9)
     assert_close(outT, -0.25 * product + 0.9 * old, dtype)
+
+
+def one_layer_net(W, gW, gb):
+    """A one-layer kernel Net whose weights are W and whose gradient buffer
+    holds gW and gb; returns the Net and views of gW and gb in its buffer."""
+    units = np.array(W.shape, dtype=np.int64)
+    offsets, size = fnet.parameter_layout(units)
+    params, grads = np.zeros(size, W.dtype), np.zeros(size, W.dtype)
+    fnet.layer_views(params, units)[0][0][...] = W
+    gcoefs, gintercepts = fnet.layer_views(grads, units)
+    gcoefs[0][...], gintercepts[0][...] = gW, gb
+    ws_offsets, _ = fnet.workspace_layout(units, 0)
+    net = fnet.Net(params, grads, offsets, units, np.empty(0, W.dtype), ws_offsets)
+    return net, gcoefs[0], gintercepts[0]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("scale", [True, False], ids=["scaled", "raw"])
-def test_layer_gradient_sums(scale, dtype):
+def test_bias_gradient_and_finish_gradient(scale, dtype):
     rng = np.random.default_rng(6)
     gW = rng.normal(size=(4, 3)).astype(dtype)
     W = rng.normal(size=(4, 3)).astype(dtype)
     D = rng.normal(size=(5, 3)).astype(dtype)
-    gb = np.full(3, np.nan, dtype)
+    net, gW, gb = one_layer_net(W, gW, np.full(3, np.nan, dtype))
     raw_gW, raw_gb = gW.astype(np.float64), D.astype(np.float64).sum(axis=0)
-    fnet.layer_gradient_sums(gW, gb, W, D, 0.3, 2.5, 1.0, 0.0, scale)
+    flay.bias_gradient(gb, D, 1.0, 0.0)
+    if scale:
+        flay.finish_gradient(net, 0.3, 2.5)
     if scale:  # sklearn's (A^T D + alpha W) / sw_sum and sum(D) / sw_sum
         assert_close(gW, (raw_gW + 0.3 * W) / 2.5, dtype)
         assert_close(gb, raw_gb / 2.5, dtype)
@@ -418,14 +444,13 @@ def test_layer_gradient_sums(scale, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_layer_gradient_sums_into_velocity(dtype):
+def test_bias_gradient_into_velocity(dtype):
     rng = np.random.default_rng(16)
-    W = rng.normal(size=(4, 3)).astype(dtype)
     D = rng.normal(size=(5, 3)).astype(dtype)
     gW = rng.normal(size=(4, 3)).astype(dtype)
     gb = rng.normal(size=3).astype(dtype)
     old_gW, old_gb = gW.copy(), gb.astype(np.float64)
-    fnet.layer_gradient_sums(gW, gb, W, D, 0.3, 2.5, -0.04, 0.9, False)
+    flay.bias_gradient(gb, D, -0.04, 0.9)
     np.testing.assert_array_equal(gW, old_gW)  # the product's job, not this one's
     assert_close(gb, -0.04 * D.astype(np.float64).sum(axis=0) + 0.9 * old_gb, dtype)
 
@@ -487,12 +512,12 @@ def test_gather_rows_and_l2_penalty(dtype):
     X = rng.normal(size=(8, 3)).astype(dtype)
     rows = np.array([5, 0, 5, 7], dtype=np.int64)
     out = np.full((6, 3), np.nan, dtype)
-    ft.gather_rows(X, rows, out)
+    fp.gather_rows(X, rows, out)
     np.testing.assert_array_equal(out[:4], X[rows])
     net = Net([3, 4, 2], 1, dtype)
     params = random_params(rng, net.units, dtype)
     coefs, _ = ref.unpack(params, net.units)
-    penalty = ft.l2_penalty(params, net.offsets, net.units)
+    penalty = flay.l2_penalty(net.kernel(params, np.empty(0, dtype)))
     assert_close(penalty, ref.l2_penalty(coefs), dtype)
 
 
@@ -560,48 +585,46 @@ def test_prefetch_element_lowers_to_a_prefetch_instruction():
 # Forward pass, batch loss and gradient
 # ----------------------------------------------------------------------------
 def kernel_inputs(X, rows, sparse, dtype):
-    """(Xb, csr) as the estimator hands them to the kernels."""
+    """The Batch of ``rows`` as the engine hands it to the kernels."""
     if sparse:
         Xs = sp.csr_matrix(X)
-        return np.empty((0, X.shape[1]), dtype), csr_arrays(Xs)
-    return np.ascontiguousarray(X[rows]), empty_csr(dtype)
+        return fnet.Batch(np.empty((0, X.shape[1]), dtype), csr_arrays(Xs), True, rows)
+    return fnet.Batch(np.ascontiguousarray(X[rows]), empty_csr(dtype), False, rows)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
 @pytest.mark.parametrize("act", ACTS)
-def test_forward_hidden(act, sparse, dtype):
+def test_forward(act, sparse, dtype):
     rng = np.random.default_rng(8)
     units = [6, 5, 4, 3]
     X = random_csr(rng, 10, 6, dtype).toarray()
     rows = np.array([2, 9, 1, 4, 4, 0, 7], dtype=np.int64)
     net = Net(units, len(rows), dtype)
     params = random_params(rng, net.units, dtype)
-    Xb, csr = kernel_inputs(X, rows, sparse, dtype)
+    batch = kernel_inputs(X, rows, sparse, dtype)
     code = fa.ACTIVATION_CODES[act]
-    fnet.forward_hidden(
-        Xb, csr, rows, params, net.offsets, net.units, net.ws, net.ws_offsets, code
-    )
+    flay.forward(net.kernel(params, np.empty(0, dtype)), batch, code)
     coefs, intercepts = ref.unpack(params, units)
     Zs, As = ref.forward(X[rows], coefs, intercepts, act, "identity")
     for i in range(2):
         assert_close(net.buffer(0, i, len(rows)), Zs[i], dtype, scale=10)
         assert_close(net.buffer(1, i, len(rows)), As[i], dtype, scale=10)
-    # the output layer's Z is left without its bias
-    assert_close(net.buffer(0, 2, len(rows)), Zs[2] - intercepts[2], dtype, scale=10)
+    # the output layer's Z = A W + b, its activation left to the loss
+    assert_close(net.buffer(0, 2, len(rows)), Zs[2], dtype, scale=10)
 
 
 def kernel_batch(X, Y, sw, rows, params, units, act, loss_name, alpha, sparse):
     """Run batch_loss_and_gradient; returns (loss, grads, net)."""
     dtype = params.dtype
     net = Net(units, len(rows), dtype)
-    Xb, csr = kernel_inputs(X, rows, sparse, dtype)
+    batch = kernel_inputs(X, rows, sparse, dtype)
     grads = np.full_like(params, np.nan)
-    loss = ft.batch_loss_and_gradient(
-        Xb, csr, rows, Y, np.empty(0, dtype) if sw is None else sw,
-        params, grads, net.offsets, net.units, net.ws, net.ws_offsets,
-        fa.ACTIVATION_CODES[act], LOSS_CODE[loss_name], eps_of(dtype), alpha,
-    )  # fmt: skip
+    targets = fnet.Targets(Y, np.empty(0, dtype) if sw is None else sw, sw is not None)
+    objective = fnet.Objective(
+        fa.ACTIVATION_CODES[act], LOSS_CODE[loss_name], eps_of(dtype), alpha
+    )
+    loss = ft.loss_and_gradient(net.kernel(params, grads), batch, targets, objective)
     return loss, grads, net
 
 
@@ -654,15 +677,17 @@ def test_predict_forward(loss_name, k, sparse, block, dtype):
     units = [6, 5, 4, k]
     X = random_csr(rng, 11, 6, dtype).toarray()
     params = random_params(rng, np.array(units), dtype)
-    net = Net(units, 1, dtype)
+    net = Net(units, block, dtype, backward=False)
     if sparse:
-        Xk, csr = np.empty((0, 6), dtype), csr_arrays(sp.csr_matrix(X))
+        inputs = fnet.Inputs(
+            np.empty((0, 6), dtype), csr_arrays(sp.csr_matrix(X)), True
+        )
     else:
-        Xk, csr = X, empty_csr(dtype)
+        inputs = fnet.Inputs(X, empty_csr(dtype), False)
     result = np.full((11, k), np.nan, dtype)
     act = "gelu"
-    ft.predict_forward(
-        Xk, csr, params, net.offsets, net.units, fa.ACTIVATION_CODES[act],
+    ft.predict(
+        net.kernel(params, np.empty(0, dtype)), inputs, fa.ACTIVATION_CODES[act],
         LOSS_CODE[loss_name], block, result,
     )  # fmt: skip
     coefs, intercepts = ref.unpack(params, units)
@@ -703,14 +728,14 @@ def test_optimizer_step_dispatch(solver, dtype):
     p, g = (rng.normal(size=7).astype(dtype) for _ in range(2))
     state = rng.uniform(0.0, 1.0, (2, 7)).astype(dtype)
     step = np.array([3], dtype=np.int64)
-    hyper = np.array([0.05, 0.8, float(solver == "nesterov"), 0.9, 0.99, 1e-7, 0])
+    hyper = np.array([0.05, 0.8, float(solver == "nesterov"), 0.9, 0.99, 1e-7])
     if solver == "adam":
         expected = ref.adam_step(p, g, state[0], state[1], 4, 0.05, 0.9, 0.99, 1e-7)
     else:
         expected = ref.sgd_step(p, g, state[0], 0.05, 0.8, solver == "nesterov")
         expected += (state[1].astype(np.float64),)
     code = fo.ADAM if solver == "adam" else fo.SGD
-    fo.optimizer_step(p, g, state, code, hyper, step)
+    fo.optimizer_step(p, g, fo.Optimizer(code, hyper, state, step))
     assert step[0] == (4 if solver == "adam" else 3)
     for actual, want in zip((p, state[0], state[1]), expected, strict=True):
         assert_close(actual, want, dtype)
@@ -726,7 +751,7 @@ def test_fused_optimizer_step_from_raw_sums(solver, dtype):
     p, raw = (rng.normal(size=n_params).astype(dtype) for _ in range(2))
     state = rng.uniform(0.0, 1.0, (2, n_params)).astype(dtype)
     step = np.array([0], dtype=np.int64)
-    hyper = np.array([0.05, 0.8, float(solver == "nesterov"), 0.9, 0.99, 1e-7, 0])
+    hyper = np.array([0.05, 0.8, float(solver == "nesterov"), 0.9, 0.99, 1e-7])
     g = raw.astype(np.float64) / sw_sum
     g[:n_coef] += alpha * p[:n_coef] / sw_sum
     if solver == "adam":
@@ -734,10 +759,12 @@ def test_fused_optimizer_step_from_raw_sums(solver, dtype):
     else:
         expected = ref.sgd_step(p, g, state[0], 0.05, 0.8, solver == "nesterov")
         expected += (state[1].astype(np.float64),)
+    optimizer = fo.Optimizer(
+        fo.ADAM if solver == "adam" else fo.SGD, hyper, state, step
+    )
     fo.fused_optimizer_step(
-        p, raw, state, fo.ADAM if solver == "adam" else fo.SGD, hyper, step,
-        alpha, 1.0 / sw_sum, n_coef, np.empty(6, dtype),
-    )  # fmt: skip
+        p, raw, optimizer, alpha, 1.0 / sw_sum, n_coef, np.empty(6, dtype)
+    )
     assert step[0] == (1 if solver == "adam" else 0)
     for actual, want in zip((p, state[0], state[1]), expected, strict=True):
         assert_close(actual, want, dtype)
@@ -768,8 +795,8 @@ def run_epoch_pair(prob, batch_size, solver, sparse):
     step = np.array([2], dtype=np.int64)
     opt = dict(OPT[solver], t=2, velocity=state[0], m=state[0], v=state[1])
     momentum, nesterov = opt.get("momentum", 0.0), opt.get("nesterov", False)
-    fold = float(opt.pop("fold", False))
-    hyper = np.array([opt["lr"], momentum, float(nesterov), 0.9, 0.999, 1e-8, fold])
+    fold = opt.pop("fold", False)
+    hyper = np.array([opt["lr"], momentum, float(nesterov), 0.9, 0.999, 1e-8])
     loss_ref, params_ref = ref.epoch(
         batch_size=batch_size, eps=eps_of(dtype), opt=opt, **prob
     )
@@ -781,12 +808,22 @@ def run_epoch_pair(prob, batch_size, solver, sparse):
         Xk, csr = X, empty_csr(dtype)
         Xbuf = np.empty((batch_size, X.shape[1]), dtype)
     params = params.copy()
-    loss = ft.train_epoch(
-        Xk, csr, prob["Y"], np.empty(0, dtype) if sw is None else sw, order,
-        batch_size, params, np.empty_like(params), state, net.offsets, net.units,
-        net.ws, net.ws_offsets, Xbuf, fa.ACTIVATION_CODES[prob["act"]],
-        LOSS_CODE[prob["loss_name"]], eps_of(dtype), prob["alpha"],
-        fo.ADAM if solver == "adam" else fo.SGD, hyper, step,
+    targets = fnet.Targets(
+        prob["Y"], np.empty(0, dtype) if sw is None else sw, sw is not None
+    )
+    objective = fnet.Objective(
+        fa.ACTIVATION_CODES[prob["act"]], LOSS_CODE[prob["loss_name"]],
+        eps_of(dtype), prob["alpha"],
+    )  # fmt: skip
+    optimizer = fo.Optimizer(
+        fo.ADAM if solver == "adam" else fo.SGD, hyper, state, step
+    )
+    # Folded momentum accumulates the products straight into the velocity.
+    grads = state[0] if fold else np.empty_like(params)
+    kernel = ft.train_epoch_folded if fold else ft.train_epoch
+    loss = kernel(
+        net.kernel(params, grads), fnet.Inputs(Xk, csr, sparse), targets, objective,
+        optimizer, order, batch_size, Xbuf,
     )  # fmt: skip
     n_batches = -(-len(order) // batch_size)
     return (loss, params, state, step[0]), (loss_ref, params_ref, opt, 2 + n_batches)
@@ -847,18 +884,32 @@ def test_train_epoch_checks_hyper_length():
     net = Net([3, 4, 2], 2, dtype)
     X, Y = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
     params = random_params(rng, [3, 4, 2], dtype)
-    args = (
-        X, empty_csr(dtype), Y, np.empty(0, dtype), np.arange(4), 2, params,
-        np.empty_like(params), np.zeros((2, params.size)), net.offsets, net.units,
-        net.ws, net.ws_offsets, np.empty((2, 3)), fa.ACTIVATION_CODES["relu"],
-        fl.SQUARED_ERROR, eps_of(dtype), 0.0, fo.SGD,
-    )  # fmt: skip
-    hyper = np.array([0.1, 0.9, 0.0, 0.9, 0.999, 1e-8, 1.0])
-    with pytest.raises(ValueError, match="hyper has the wrong length"):
-        ft.train_epoch(*args, hyper[:-1], np.zeros(1, np.int64))
-    before = params.copy()
-    ft.train_epoch(*args, hyper, np.zeros(1, np.int64))
-    assert not np.array_equal(params, before)
+    state = np.zeros((2, params.size))
+    inputs = fnet.Inputs(X, empty_csr(dtype), False)
+    targets = fnet.Targets(Y, np.empty(0, dtype), False)
+    objective = fnet.Objective(
+        fa.ACTIVATION_CODES["relu"], fl.SQUARED_ERROR, eps_of(dtype), 0.0
+    )
+    hyper = np.array([0.1, 0.9, 0.0, 0.9, 0.999, 1e-8])
+    for kernel, grads in [
+        (ft.train_epoch, np.empty_like(params)),
+        (ft.train_epoch_folded, state[0]),
+    ]:
+
+        def run(hyper, kernel=kernel, grads=grads):
+            optimizer = fo.Optimizer(fo.SGD, hyper, state, np.zeros(1, np.int64))
+            net_value = net.kernel(params, grads)
+            rows = np.arange(4)
+            return kernel(
+                net_value, inputs, targets, objective, optimizer, rows, 2,
+                np.empty((2, 3)),
+            )  # fmt: skip
+
+        with pytest.raises(ValueError, match="hyper has the wrong length"):
+            run(hyper[:-1])
+        before = params.copy()
+        run(hyper)
+        assert not np.array_equal(params, before)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -906,7 +957,7 @@ def test_output_layer_at_huge_logits(loss_name, k, dtype):
     if loss_name == "log_loss":
         assert_close(A.sum(axis=1), np.ones(n), dtype)
     P = Z.copy()
-    fl.inplace_output_activation(P, np.zeros(k, dtype), LOSS_CODE[loss_name])
+    fl.inplace_output_activation(P, LOSS_CODE[loss_name])
     assert np.isfinite(P).all()
     assert_close(P, A_ref, dtype)
 

@@ -19,10 +19,23 @@ from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
 import fastnn
-from fastnn._activations import ACTIVATION_CODES
-from fastnn._losses import BINARY_LOG_LOSS, POISSON, SOFTMAX_LOG_LOSS, SQUARED_ERROR
-from fastnn._network import parameter_layout, workspace_layout
-from fastnn._train import batch_loss_and_gradient, predict_forward
+from fastnn._kernels.activations import ACTIVATION_CODES
+from fastnn._kernels.epoch import loss_and_gradient, predict
+from fastnn._kernels.layout import (
+    Batch,
+    Inputs,
+    Net,
+    Objective,
+    Targets,
+    parameter_layout,
+    workspace_layout,
+)
+from fastnn._kernels.losses import (
+    BINARY_LOG_LOSS,
+    POISSON,
+    SOFTMAX_LOG_LOSS,
+    SQUARED_ERROR,
+)
 
 ACTIVATIONS = sorted(ACTIVATION_CODES)
 SK_ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
@@ -182,9 +195,11 @@ def test_predict_kernel_block_sizes(n_rows, block):
     offsets, _ = parameter_layout(units)
     csr = (np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64))
     result = np.full((n_rows, 3), np.nan)
-    predict_forward(
-        Xp, csr, est._params, offsets, units, ACTIVATION_CODES["tanh"],
-        SOFTMAX_LOG_LOSS, block, result,
+    ws_offsets, ws_size = workspace_layout(units, block, backward=False)
+    net = Net(est._params, np.empty(0), offsets, units, np.empty(ws_size), ws_offsets)
+    predict(
+        net, Inputs(Xp, csr, False), ACTIVATION_CODES["tanh"], SOFTMAX_LOG_LOSS,
+        block, result,
     )  # fmt: skip
     np.testing.assert_allclose(result, _reference_outputs(est, Xp), rtol=1e-12)
 
@@ -225,7 +240,8 @@ def _problem(seed, n, p, hidden, n_out, out, dtype, weighted, alpha, sparse, nb)
         csr = (np.empty(0, dtype), np.empty(0, np.int64), np.empty(0, np.int64))
         Xb = np.ascontiguousarray(X[rows])
     return dict(
-        Xb=Xb, csr=csr, rows=rows, Y=np.ascontiguousarray(Y, dtype=dtype), sw=sw,
+        Xb=Xb, csr=csr, rows=rows, sparse=sparse,
+        Y=np.ascontiguousarray(Y, dtype=dtype), sw=sw,
         params=params, offsets=offsets, units=units, ws_size=ws_size,
         ws_offsets=ws_offsets, alpha=alpha, out=out, dtype=dtype,
     )  # fmt: skip
@@ -237,11 +253,12 @@ def _loss_grad(prob, params, act):
     params = np.ascontiguousarray(params, dtype=dtype)
     grads = np.full_like(params, np.nan)
     ws = np.full(prob["ws_size"], np.nan, dtype=dtype)
-    loss = batch_loss_and_gradient(
-        prob["Xb"], prob["csr"], prob["rows"], prob["Y"], prob["sw"], params, grads,
-        prob["offsets"], prob["units"], ws, prob["ws_offsets"], act, prob["out"],
-        float(np.finfo(dtype).eps), float(prob["alpha"]),
-    )  # fmt: skip
+    net = Net(params, grads, prob["offsets"], prob["units"], ws, prob["ws_offsets"])
+    batch = Batch(prob["Xb"], prob["csr"], prob["sparse"], prob["rows"])
+    targets = Targets(prob["Y"], prob["sw"], prob["sw"].shape[0] > 0)
+    eps = float(np.finfo(dtype).eps)
+    objective = Objective(act, prob["out"], eps, float(prob["alpha"]))
+    loss = loss_and_gradient(net, batch, targets, objective)
     return loss, grads
 
 

@@ -1,32 +1,47 @@
 """In-place optimizer updates over the flat parameter buffer.
 
 Every update is one fused pass over ``params``, ``grads`` and the optimizer
-state, all sharing the flat layout of :mod:`fastnn._network`.
+state, all sharing the flat layout of :mod:`fastnn._kernels.layout`.
 
 * SGD with momentum: ``v <- mu v - lr g``, then ``p <- p + v``; with Nesterov's
   momentum the step is ``mu v - lr g`` (using the new ``v``) instead. Without
-  Nesterov, and for networks with large layers, training instead folds
-  ``mu v - lr g`` into the backward pass's products (:mod:`fastnn._blas`)
-  and finishes with :func:`apply_velocity`, two BLAS ``axpy`` calls.
+  Nesterov, the epoch kernel can instead fold ``mu v - lr g`` into the
+  backward pass's products (:mod:`fastnn._kernels.layers`) and finish with
+  :func:`apply_velocity`, two BLAS ``axpy`` calls.
 * Adam: ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g**2`` and
   ``p <- p - lr_t m / (sqrt(v) + eps)`` with the bias-corrected rate
   ``lr_t = lr sqrt(1 - b2**t) / (1 - b1**t)``.
 """
 
 import math
+from collections import namedtuple
 
 import numpy as np
 from numba import njit
 
-from ._blas import INT32_MAX, xaxpy
-from ._config import JIT
+from .._config import JIT
+from .._lowlevel.blas import INT32_MAX, xaxpy
 
 SGD, ADAM = 0, 1
 
-# Positions in the float64 ``hyper`` array passed to the epoch kernel. FOLD
-# asks for plain momentum to be folded into the products (fastnn._blas).
-LR, MOMENTUM, NESTEROV, BETA_1, BETA_2, EPSILON, FOLD = range(7)
-N_HYPER = 7
+# Positions in the float64 ``hyper`` array of an :class:`Optimizer`.
+LR, MOMENTUM, NESTEROV, BETA_1, BETA_2, EPSILON = range(6)
+N_HYPER = 6
+# Length of the scratch array of scalars in the parameters' dtype (Adam's six).
+N_COEFFS = 6
+
+Optimizer = namedtuple("Optimizer", ["solver", "hyper", "state", "step"])
+Optimizer.__doc__ = """An optimizer as the kernels see it.
+
+solver : int
+    ``SGD`` or ``ADAM``.
+hyper : ndarray of shape (N_HYPER,), float64
+    Hyper-parameters at the positions ``LR``, ``MOMENTUM``, ...
+state : ndarray of shape (2, n_params)
+    SGD: row 0 holds the velocities. Adam: rows hold m and v.
+step : ndarray of shape (1,), int64
+    Adam's time step, incremented in place.
+"""
 
 
 @njit(**JIT)
@@ -87,7 +102,6 @@ def apply_velocity(params, velocity, decay, n_coef):
     Adds the L2 term, ``v -= decay * W`` over the first ``n_coef`` entries
     (``decay = lr * alpha / n``), then takes the step ``p += v``; both are
     BLAS ``axpy`` calls, which OpenBLAS runs on its threads for large buffers.
-    Called only where :mod:`fastnn._mlp` asks for folding (``hyper[FOLD]``).
 
     Parameters
     ----------
@@ -134,7 +148,7 @@ def adam_update_raw(params, raw, m, v, coeffs, t, n_coef):
     ----------
     params, raw, m, v : ndarray of shape (n_params,)
         Parameters (updated), raw gradient sums, moments (updated).
-    coeffs : ndarray of shape (6,), dtype of params
+    coeffs : ndarray of shape (N_COEFFS,), dtype of params
         ``[lr, beta_1, beta_2, epsilon, alpha, inv_sw]``; ``coeffs[0]`` is
         overwritten with the bias-corrected rate.
     t : int
@@ -159,37 +173,30 @@ def adam_update_raw(params, raw, m, v, coeffs, t, n_coef):
 
 
 @njit(**JIT)
-def optimizer_step(params, grads, state, solver, hyper, step):
-    """Apply the update of ``solver`` (SGD or ADAM) to a finished gradient.
+def optimizer_step(params, grads, optimizer):
+    """Apply the update of ``optimizer`` to a finished gradient.
 
     Parameters
     ----------
     params, grads : ndarray of shape (n_params,)
         Parameters (updated) and their gradients.
-    state : ndarray of shape (2, n_params)
-        SGD: row 0 holds the velocities. Adam: rows hold m and v.
-    solver : int
-        ``SGD`` or ``ADAM``.
-    hyper : ndarray of shape (6,)
-        ``[lr, momentum, nesterov, beta_1, beta_2, epsilon]``.
-    step : ndarray of shape (1,), int64
-        Adam's time step, incremented in place.
+    optimizer : Optimizer
+        Solver code, hyper-parameters, state and step (state and step
+        updated).
     """
-    coeffs = np.empty(6, dtype=params.dtype)
-    fused_optimizer_step(params, grads, state, solver, hyper, step, 0.0, 1.0, 0, coeffs)
+    coeffs = np.empty(N_COEFFS, dtype=params.dtype)
+    fused_optimizer_step(params, grads, optimizer, 0.0, 1.0, 0, coeffs)
 
 
 @njit(**JIT)
-def fused_optimizer_step(
-    params, raw, state, solver, hyper, step, alpha, inv_sw, n_coef, coeffs
-):
+def fused_optimizer_step(params, raw, optimizer, alpha, inv_sw, n_coef, coeffs):
     """Scale raw gradient sums, add the L2 term and update, in one pass.
 
     Parameters
     ----------
     params, raw : ndarray of shape (n_params,)
         Parameters (updated) and the raw sums A^T D, sum(D).
-    state, solver, hyper, step
+    optimizer : Optimizer
         As in :func:`optimizer_step`.
     alpha : float
         L2 penalty.
@@ -197,10 +204,11 @@ def fused_optimizer_step(
         1 / sum of the batch's sample weights.
     n_coef : int
         Number of coefficient entries at the start of the buffer.
-    coeffs : ndarray of shape (6,), dtype of params
+    coeffs : ndarray of shape (N_COEFFS,), dtype of params
         Scratch space for the scalars in the parameters' dtype.
     """
-    if solver == SGD:
+    hyper, state, step = optimizer.hyper, optimizer.state, optimizer.step
+    if optimizer.solver == SGD:
         coeffs[0] = hyper[LR]
         coeffs[1] = hyper[MOMENTUM]
         coeffs[2] = alpha

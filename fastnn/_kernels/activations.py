@@ -15,7 +15,7 @@ import math
 
 from numba import njit
 
-from ._config import JIT, JIT_INLINE
+from .._config import JIT
 
 IDENTITY, LOGISTIC, TANH, RELU, LEAKY_RELU, ELU, GELU, SILU, SOFTPLUS = range(9)
 
@@ -31,12 +31,12 @@ ACTIVATION_CODES = {
     "softplus": SOFTPLUS,
 }
 
-LEAKY_SLOPE = 0.01
+LEAKY_SLOPE = 0.01  # scikit-learn-style leaky relu slope for z < 0
 INV_SQRT2 = 1.0 / math.sqrt(2.0)
 INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def logistic(z):
     """Logistic sigmoid 1 / (1 + exp(-z)), without overflow for large |z|."""
     if z >= 0:
@@ -45,93 +45,93 @@ def logistic(z):
     return e / (1.0 + e)
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def logistic_prime(z, a):
     """Derivative of the logistic: a (1 - a)."""
     return a * (1.0 - a)
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def tanh_prime(z, a):
     """Derivative of tanh: 1 - a**2."""
     return 1.0 - a * a
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def relu(z):
     """Rectified linear unit max(z, 0)."""
     return z if z > 0 else 0.0
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def relu_prime(z, a):
     """Derivative of relu: 1 where z > 0, else 0."""
     return 1.0 if z > 0 else 0.0
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def leaky_relu(z):
     """Leaky relu: z for z > 0, else 0.01 z."""
     return z if z > 0 else LEAKY_SLOPE * z
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def leaky_relu_prime(z, a):
     """Derivative of leaky relu: 1 for z > 0, else 0.01."""
     return 1.0 if z > 0 else LEAKY_SLOPE
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def elu(z):
     """Exponential linear unit: z for z > 0, else exp(z) - 1."""
     return z if z > 0 else math.expm1(z)
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def elu_prime(z, a):
     """Derivative of elu: 1 for z > 0, else exp(z) = a + 1."""
     return 1.0 if z > 0 else a + 1.0
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def gelu(z):
     """Gaussian error linear unit z * Phi(z), with the exact normal CDF Phi."""
     return 0.5 * z * (1.0 + math.erf(z * INV_SQRT2))
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def gelu_prime(z, a):
     """Derivative of gelu: Phi(z) + z * phi(z)."""
     cdf = 0.5 * (1.0 + math.erf(z * INV_SQRT2))
     return cdf + z * INV_SQRT2PI * math.exp(-0.5 * z * z)
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def silu(z):
     """Sigmoid linear unit z * sigmoid(z)."""
     return z * logistic(z)
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def silu_prime(z, a):
     """Derivative of silu: s + z s (1 - s), with s = sigmoid(z)."""
     s = logistic(z)
     return s * (1.0 + z * (1.0 - s))
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def softplus(z):
     """Softplus log(1 + exp(z)), computed without overflow."""
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def softplus_prime(z, a):
     """Derivative of softplus: sigmoid(z)."""
     return logistic(z)
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def activation(z, code):
     """Apply the activation selected by ``code`` to the scalar ``z``."""
     if code == RELU:
@@ -153,7 +153,7 @@ def activation(z, code):
     return softplus(z)
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def activation_prime(z, a, code):
     """Derivative f'(z) of the activation selected by ``code``; ``a = f(z)``."""
     if code == RELU:

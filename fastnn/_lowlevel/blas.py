@@ -7,8 +7,8 @@ accumulate straight into the velocity, with BLAS's own ``alpha`` and
 buffer from the step, and with it a write and a read of every weight per
 batch, and OpenBLAS runs both calls on its threads. It pays only for large
 layers: OpenBLAS applies a nonzero ``beta`` in a pass of its own, which for
-small layers costs more than the update it saves (``_FOLD_LAYER`` in
-:mod:`fastnn._mlp`).
+small layers costs more than the update it saves (``FOLD_LAYER`` in
+:mod:`fastnn._engine`).
 
 The routines are SciPy's (``scipy.linalg.cython_blas``, the same BLAS that
 numba's ``np.dot`` calls). Their addresses are registered with LLVM under
@@ -22,7 +22,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import get_cython_function_address, intrinsic
 
-from ._config import JIT
+from .._config import JIT
 
 SYMBOL_PREFIX = "fastnn_cython_blas_"
 ROUTINES = ("sgemm", "dgemm", "saxpy", "daxpy")

@@ -12,6 +12,11 @@ code                      output f        loss per sample (before averaging)
 ``SOFTMAX_LOG_LOSS``      softmax         -sum_k y_k log a_k
 ========================  ==============  ===================================
 
+The output layer's ``Z = A W + b`` comes from :mod:`fastnn._kernels.layers`,
+bias included. Training calls :func:`output_loss_and_delta`, prediction
+:func:`inplace_output_activation`; both take the softmax from
+:func:`shifted_exp_rows` and :func:`row_sum`.
+
 The loss is computed from the activations with scikit-learn's arithmetic:
 probabilities are clipped to ``[eps, 1 - eps]`` before their logarithms,
 each output column is averaged over the (weighted) batch, and the columns are
@@ -23,50 +28,37 @@ import math
 
 from numba import njit
 
-from ._activations import logistic
-from ._config import JIT, JIT_INLINE
-from ._vecmath import vector_exp
+from .._config import JIT
+from .._lowlevel.vecmath import vector_exp
+from .activations import logistic
 
 SQUARED_ERROR, POISSON, BINARY_LOG_LOSS, SOFTMAX_LOG_LOSS = range(4)
 
-OUTPUT_ACTIVATIONS = {
-    SQUARED_ERROR: "identity",
-    POISSON: "exp",
-    BINARY_LOG_LOSS: "logistic",
-    SOFTMAX_LOG_LOSS: "softmax",
+OUTPUT_CODES = {
+    "identity": SQUARED_ERROR,
+    "exp": POISSON,
+    "logistic": BINARY_LOG_LOSS,
+    "softmax": SOFTMAX_LOG_LOSS,
 }
 
 
-@njit(**JIT_INLINE)
-def inplace_add_bias(Z, b):
-    """``Z += b``, row by row: the bias of the output layer."""
-    n, m = Z.shape
-    for i in range(n):
-        for k in range(m):
-            Z[i, k] += b[k]
-
-
 @njit(**JIT)
-def inplace_output_activation(Z, b, code):
-    """Add the bias and apply the output activation in place.
+def inplace_output_activation(Z, code):
+    """Apply the output activation in place.
 
     Parameters
     ----------
     Z : ndarray of shape (n_samples, n_outputs)
-        Weighted sums of the output layer; overwritten by the activations.
-    b : ndarray of shape (n_outputs,)
-        Bias of the output layer.
+        Output-layer pre-activations (bias included); overwritten by the
+        activations.
     code : int
         Output/loss code (``SQUARED_ERROR``, ``POISSON``, ...).
     """
     n, m = Z.shape
-    inplace_add_bias(Z, b)
     if code == SOFTMAX_LOG_LOSS:
         shifted_exp_rows(Z, Z, Z)
         for i in range(n):
-            total = 0.0
-            for k in range(m):
-                total += Z[i, k]
+            total = row_sum(Z, i)
             for k in range(m):
                 Z[i, k] /= total
     elif code != SQUARED_ERROR:
@@ -75,7 +67,28 @@ def inplace_output_activation(Z, b, code):
                 Z[i, k] = output_activation(Z[i, k], code)
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
+def row_sum(E, i):
+    """``sum_k E[i, k]`` in float64: a softmax's denominator.
+
+    Parameters
+    ----------
+    E : ndarray of shape (n_samples, n_outputs)
+        Exponentials of shifted logits.
+    i : int
+        Row index.
+
+    Returns
+    -------
+    total : float
+    """
+    total = 0.0
+    for k in range(E.shape[1]):
+        total += E[i, k]
+    return total
+
+
+@njit(**JIT)
 def shifted_exp_rows(Z, shifted, expd):
     """``shifted = Z - max(Z, axis=1)`` and ``expd = exp(shifted)``, row-wise.
 
@@ -111,15 +124,13 @@ def softmax_and_delta(Z, A, delta, Y, rows, sw):
     for i in range(n):
         r = rows[i]
         w = sw[r] if weighted else 1.0
-        s = 0.0
-        for k in range(m):
-            s += delta[i, k]
+        s = row_sum(delta, i)
         for k in range(m):
             A[i, k] = delta[i, k] / s
             delta[i, k] = (A[i, k] - Y[r, k]) * w
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def clip_probability(p, eps):
     """``p`` clipped to ``[eps, 1 - eps]`` as ``np.clip`` does; NaN stays NaN."""
     if p < eps:
@@ -129,7 +140,7 @@ def clip_probability(p, eps):
     return p
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def xlogy(x, y):
     """``x * log(y)``, and 0 where ``x == 0`` and ``y`` is not NaN (scipy's)."""
     if x == 0 and y == y:
@@ -137,7 +148,7 @@ def xlogy(x, y):
     return x * math.log(y)
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def pointwise_loss(a, y, code, eps):
     """Loss of one output entry, with scikit-learn's arithmetic.
 
@@ -156,7 +167,7 @@ def pointwise_loss(a, y, code, eps):
     return -(xlogy(y, p) + xlogy(1.0 - y, 1.0 - p))
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def output_activation(z, code):
     """Output link for the identity, exp and logistic cases."""
     if code == SQUARED_ERROR:
@@ -167,8 +178,8 @@ def output_activation(z, code):
 
 
 @njit(**JIT)
-def output_loss_and_delta(Z, b, A, delta, Y, rows, sw, code, eps, sw_sum):
-    """Output layer forward, loss, and dL/dZ = (A - Y) * sample_weight.
+def output_loss_and_delta(Z, A, delta, Y, rows, sw, code, eps, sw_sum):
+    """Output activation, loss, and dL/dZ = (A - Y) * sample_weight.
 
     The loss is computed as scikit-learn computes it, from the activations
     ``A`` (probabilities clipped in probability space), and in its order:
@@ -178,9 +189,7 @@ def output_loss_and_delta(Z, b, A, delta, Y, rows, sw, code, eps, sw_sum):
     Parameters
     ----------
     Z : ndarray of shape (n_batch, n_outputs)
-        Weighted sums of the output layer; the bias is added in place.
-    b : ndarray of shape (n_outputs,)
-        Bias of the output layer.
+        Pre-activations of the output layer, bias included.
     A : ndarray of shape (n_batch, n_outputs)
         Receives the output activations (predictions or probabilities).
     delta : ndarray of shape (n_batch, n_outputs)
@@ -205,7 +214,6 @@ def output_loss_and_delta(Z, b, A, delta, Y, rows, sw, code, eps, sw_sum):
         ``LOSS_FUNCTIONS`` return it.
     """
     n, m = Z.shape
-    inplace_add_bias(Z, b)
     if code == SOFTMAX_LOG_LOSS:
         softmax_and_delta(Z, A, delta, Y, rows, sw)
     else:

@@ -9,17 +9,16 @@ A prefetch is only a hint: it never changes any value, and the processor
 ignores it rather than fault on a bad address. The kernels still only ask for
 addresses inside the arrays.
 
-A prefetch whose address misses the TLB seems not to be carried out reliably:
-on this project's machine (a virtual machine), prefetching hid about 60 % of
-the extra cost of gathering random rows spread over 4.3 MB, but only a
-quarter over 21.6 MB. So the rows two batches ahead are first *touched*:
-real loads, whose values are discarded, of the first lines of each row. A
-load is always carried out, page-table walk included; one batch later the
-rows' translations are in the TLB and their prefetches take effect. Only the
-first ``TOUCH_LINES`` lines of a row are loaded: loads, unlike prefetches,
-hold the processor's load queue, and loading all 49 lines of mnist-like's
-rows (784 float32 features) made its epoch 2 to 4 % slower than the
-prefetches alone.
+A prefetch whose address misses the TLB is not carried out reliably. So the
+rows two batches ahead are first *touched*: real loads, whose values are
+discarded, of the first lines of each row. A load is always carried out,
+page-table walk included; one batch later the rows' translations are in the
+TLB and their prefetches take effect. Only the first ``TOUCH_LINES`` lines of
+a row are loaded: loads, unlike prefetches, hold the processor's load queue.
+
+:func:`gather_rows` copies a dense batch's rows into a contiguous buffer, and
+:func:`prefetch_next_batch` asks for the next batches' rows while the current
+one is computed.
 """
 
 from llvmlite import ir
@@ -27,10 +26,12 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._config import JIT
+from .._config import JIT
 
-CACHE_LINE_BYTES = 64
-TOUCH_LINES = 8
+CACHE_LINE_BYTES = 64  # x86-64 and ARMv8 data cache line
+TOUCH_LINES = (
+    8  # enough lines to walk a row's page tables, few enough to spare the load queue
+)
 
 
 def is_c_array_and_index(array, flat_index):
@@ -138,3 +139,53 @@ def prefetch_rows(A, rows):
         for j in range(0, n_cols, step):
             prefetch_element(A, start + j)
         prefetch_element(A, start + n_cols - 1)
+
+
+@njit(**JIT)
+def gather_rows(X, rows, out):
+    """``out[:len(rows)] = X[rows]`` for a dense C-contiguous X.
+
+    Written as an explicit loop: a slice assignment also compiles numpy's
+    shape-mismatch error path (string formatting), which costs compile time.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The source rows.
+    rows : ndarray of shape (n_batch,)
+        Row indices into X.
+    out : ndarray of shape (>= n_batch, n_features)
+        Receives the rows.
+    """
+    for i in range(rows.shape[0]):
+        src = X[rows[i]]
+        dst = out[i]
+        for j in range(src.shape[0]):
+            dst[j] = src[j]
+
+
+@njit(**JIT)
+def prefetch_next_batch(A, order, start, batch_size):
+    """Prefetch the rows of A of the batch at ``start``; touch the one after.
+
+    The rows of the batch at ``start`` are prefetched; the batch after it has
+    the first lines of each row loaded, so that its page-table walks are done
+    before it is prefetched. Called before the current batch's passes, so
+    that the misses overlap with its computation.
+
+    Parameters
+    ----------
+    A : ndarray of shape (n_samples, n_cols), C-contiguous
+        Dense inputs or targets.
+    order : ndarray of shape (n_samples,)
+        The epoch's sample order.
+    start : int
+        Position in ``order`` of the next batch.
+    batch_size : int
+        Rows per batch.
+    """
+    n = order.shape[0]
+    rows = order[min(start, n) : min(start + batch_size, n)]
+    after = order[min(start + batch_size, n) : min(start + 2 * batch_size, n)]
+    prefetch_rows(A, rows)
+    touch_rows(A, after)

@@ -1,0 +1,345 @@
+"""Between the estimators and the kernels: the only module that calls them.
+
+The estimators (:mod:`fastnn._mlp`) hand over validated arrays, names and
+numbers; this module turns them into what the kernels take (layouts,
+workspaces, integer codes, packed hyper-parameters, dense or CSR inputs) and
+offers three operations:
+
+* :class:`EpochRunner`: one epoch of mini-batch SGD or Adam per call;
+* :class:`FullBatchObjective`: the loss and gradient over all samples, for
+  L-BFGS;
+* :func:`predict`: the network's output for every row.
+
+It also holds every performance policy and its threshold: how many BLAS
+threads train a network (:func:`blas_limit`), whether plain momentum is
+folded into the backward products (:func:`fold_momentum`), and how many rows
+a prediction block has.
+"""
+
+import contextlib
+import functools
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import ThreadpoolController
+
+from ._kernels.activations import ACTIVATION_CODES
+from ._kernels.epoch import loss_and_gradient, train_epoch, train_epoch_folded
+from ._kernels.epoch import predict as predict_kernel
+from ._kernels.layout import (
+    Batch,
+    Inputs,
+    Net,
+    Objective,
+    Targets,
+    glorot_uniform_params,
+    layer_views,
+    parameter_layout,
+    workspace_layout,
+)
+from ._kernels.losses import OUTPUT_CODES
+from ._kernels.optimizers import (
+    ADAM,
+    BETA_1,
+    BETA_2,
+    EPSILON,
+    LR,
+    MOMENTUM,
+    N_HYPER,
+    NESTEROV,
+    SGD,
+    Optimizer,
+)
+
+__all__ = [
+    "ACTIVATION_CODES",
+    "EpochRunner",
+    "FullBatchObjective",
+    "blas_limit",
+    "fold_momentum",
+    "glorot_uniform_params",
+    "layer_views",
+    "new_optimizer_state",
+    "parameter_layout",
+    "predict",
+]
+
+# Below this many weights in the largest layer, one BLAS thread beats more:
+# thread wake-ups cost more than the small products save.
+SMALL_LAYER = 64 * 1024
+# From this many weights in the largest layer, plain momentum is folded into
+# the weight-gradient products: the update of large layers is bound by memory
+# traffic, while for small ones OpenBLAS's separate beta pass costs more.
+FOLD_LAYER = 64 * 1024
+# Rows per prediction block: the block's activations stay in cache.
+PREDICT_BLOCK = 1024
+
+
+def largest_layer(layer_units):
+    """Number of weights in the largest layer."""
+    return max(int(a) * int(b) for a, b in zip(layer_units[:-1], layer_units[1:]))
+
+
+def blas_threads(layer_units):
+    """BLAS thread limit for training a network with ``layer_units``."""
+    return 1 if largest_layer(layer_units) < SMALL_LAYER else None
+
+
+def fold_momentum(layer_units, solver, nesterov):
+    """Whether epochs fold the momentum step into the backward products.
+
+    Parameters
+    ----------
+    layer_units : sequence of int
+        Units per layer, input and output included.
+    solver : str
+        'sgd' or 'adam'.
+    nesterov : bool
+        Whether SGD uses Nesterov's momentum (which cannot be folded).
+
+    Returns
+    -------
+    fold : bool
+    """
+    return solver == "sgd" and not nesterov and largest_layer(layer_units) >= FOLD_LAYER
+
+
+@functools.cache
+def threadpool_controller():
+    """One threadpoolctl controller for the whole process.
+
+    Building one scans the loaded libraries. The BLAS that the kernels call
+    (scipy's) is already loaded when fastnn is imported.
+    """
+    return ThreadpoolController()
+
+
+def blas_limit(layer_units):
+    """Context limiting BLAS threads while training, when the net is small."""
+    limit = blas_threads(layer_units)
+    if limit is None:
+        return contextlib.nullcontext()
+    return threadpool_controller().limit(limits=limit, user_api="blas")
+
+
+def kernel_inputs(X, dtype):
+    """X as the kernels take it, dense or CSR, without densifying it.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+        Validated input.
+    dtype : numpy dtype
+        The model's float dtype.
+
+    Returns
+    -------
+    inputs : Inputs
+        C-contiguous X (no copy if it already is) with empty CSR arrays, or
+        an empty dense array with X's CSR arrays.
+    """
+    if sp.issparse(X):
+        X = X.tocsr()
+        csr = (
+            np.ascontiguousarray(X.data, dtype=dtype),
+            X.indices.astype(np.int64),
+            X.indptr.astype(np.int64),
+        )
+        return Inputs(np.empty((0, X.shape[1]), dtype=dtype), csr, True)
+    empty = (np.empty(0, dtype), np.empty(0, np.int64), np.empty(0, np.int64))
+    return Inputs(np.ascontiguousarray(X, dtype=dtype), empty, False)
+
+
+def kernel_targets(Y, sample_weight, dtype):
+    """Targets and sample weights as the kernels take them."""
+    if sample_weight is None:
+        return Targets(Y, np.empty(0, dtype), False)
+    return Targets(Y, sample_weight, True)
+
+
+def kernel_objective(activation, out_activation, dtype, alpha):
+    """Integer codes, machine epsilon and L2 penalty of the objective."""
+    return Objective(
+        ACTIVATION_CODES[activation],
+        OUTPUT_CODES[out_activation],
+        float(np.finfo(dtype).eps),
+        float(alpha),
+    )
+
+
+def kernel_net(params, grads, layer_units, n_rows, backward=True):
+    """A :class:`Net` over ``params`` with a fresh workspace for ``n_rows``."""
+    units = np.asarray(layer_units, dtype=np.int64)
+    offsets, _ = parameter_layout(units)
+    ws_offsets, ws_size = workspace_layout(units, n_rows, backward)
+    ws = np.empty(ws_size, params.dtype)
+    return Net(params, grads, offsets, units, ws, ws_offsets)
+
+
+def pack_hyper(learning_rate, model):
+    """The optimizer's hyper-parameters at the kernels' positions.
+
+    Parameters
+    ----------
+    learning_rate : float
+        The current learning rate.
+    model : dict
+        ``momentum``, ``nesterovs_momentum``, ``beta_1``, ``beta_2`` and
+        ``epsilon``.
+
+    Returns
+    -------
+    hyper : ndarray of shape (N_HYPER,), float64
+    """
+    hyper = np.empty(N_HYPER, dtype=np.float64)
+    hyper[LR] = learning_rate
+    hyper[MOMENTUM] = model["momentum"]
+    hyper[NESTEROV] = float(model["nesterovs_momentum"])
+    hyper[BETA_1] = model["beta_1"]
+    hyper[BETA_2] = model["beta_2"]
+    hyper[EPSILON] = model["epsilon"]
+    return hyper
+
+
+def new_optimizer_state(params):
+    """Zeroed optimizer state (velocities or moments) and Adam's step count."""
+    return np.zeros((2, params.shape[0]), params.dtype), np.zeros(1, np.int64)
+
+
+class EpochRunner:
+    """Mini-batch epochs of one fit, one kernel call per epoch.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+        Training inputs, float32 or float64.
+    Y : ndarray of shape (n_samples, n_outputs)
+        Targets, C-contiguous, in X's dtype.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Sample weights.
+    params : ndarray of shape (n_params,)
+        The flat parameter buffer, updated in place by every epoch.
+    layer_units : sequence of int
+        Units per layer.
+    model : dict
+        ``activation``, ``out_activation`` (names), ``alpha``, ``solver``
+        ('sgd' or 'adam'), ``momentum``, ``nesterovs_momentum``, ``beta_1``,
+        ``beta_2``, ``epsilon`` and ``batch_size``.
+    """
+
+    def __init__(self, X, Y, sample_weight, params, layer_units, model):
+        dtype = params.dtype
+        self.inputs = kernel_inputs(X, dtype)
+        self.targets = kernel_targets(Y, sample_weight, dtype)
+        self.objective = kernel_objective(
+            model["activation"], model["out_activation"], dtype, model["alpha"]
+        )
+        self.batch_size = model["batch_size"]
+        self.fold = fold_momentum(
+            layer_units, model["solver"], model["nesterovs_momentum"]
+        )
+        self.solver = SGD if model["solver"] == "sgd" else ADAM
+        self.model = model
+        self.net = kernel_net(
+            params, np.empty_like(params), layer_units, self.batch_size
+        )
+        n_rows = 0 if self.inputs.sparse else self.batch_size
+        self.Xbuf = np.empty((n_rows, X.shape[1]), dtype)
+
+    def run_epoch(self, order, state, step, learning_rate):
+        """Train one epoch over the samples in ``order``.
+
+        Parameters
+        ----------
+        order : ndarray of shape (n_train,), int64
+            Sample indices in this epoch's order.
+        state : ndarray of shape (2, n_params)
+            Optimizer state, updated.
+        step : ndarray of shape (1,), int64
+            Adam's step count, updated.
+        learning_rate : float
+            The current learning rate.
+
+        Returns
+        -------
+        loss : float
+            scikit-learn's epoch loss.
+        """
+        hyper = pack_hyper(learning_rate, self.model)
+        optimizer = Optimizer(self.solver, hyper, state, step)
+        net, kernel = self.net, train_epoch
+        if self.fold:
+            net, kernel = net._replace(grads=state[0]), train_epoch_folded
+        return kernel(
+            net, self.inputs, self.targets, self.objective, optimizer, order,
+            self.batch_size, self.Xbuf,
+        )  # fmt: skip
+
+
+class FullBatchObjective:
+    """scikit-learn's loss and gradient over all samples, for L-BFGS.
+
+    Parameters
+    ----------
+    X, Y, sample_weight, params, layer_units
+        As in :class:`EpochRunner`; ``params`` is read at every evaluation.
+    model : dict
+        ``activation``, ``out_activation`` (names) and ``alpha``.
+    """
+
+    def __init__(self, X, Y, sample_weight, params, layer_units, model):
+        dtype = params.dtype
+        inputs = kernel_inputs(X, dtype)
+        rows = np.arange(X.shape[0], dtype=np.int64)
+        self.batch = Batch(inputs.X, inputs.csr, inputs.sparse, rows)
+        self.targets = kernel_targets(Y, sample_weight, dtype)
+        self.objective = kernel_objective(
+            model["activation"], model["out_activation"], dtype, model["alpha"]
+        )
+        grads = np.empty_like(params)
+        self.net = kernel_net(params, grads, layer_units, X.shape[0])
+
+    def loss_and_gradient(self):
+        """Loss and gradient at the current ``params``.
+
+        Returns
+        -------
+        loss : float
+        grad : ndarray of shape (n_params,), float64
+            A copy of the gradient.
+        """
+        loss = loss_and_gradient(self.net, self.batch, self.targets, self.objective)
+        return loss, self.net.grads.astype(np.float64)
+
+
+def predict(X, params, layer_units, activation, out_activation):
+    """Output-layer activations of the network for every row of X.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+        Validated input.
+    params : ndarray of shape (n_params,)
+        The flat parameters, float32 or float64.
+    layer_units : sequence of int
+        Units per layer.
+    activation, out_activation : str
+        Hidden and output activation names.
+
+    Returns
+    -------
+    result : ndarray of shape (n_samples, n_outputs)
+        In the dtype of ``np.result_type(X, params)`` (float64 unless both
+        are float32).
+    """
+    dtype = np.result_type(X.dtype, params.dtype)
+    if dtype not in (np.float32, np.float64):
+        dtype = np.float64
+    params = params.astype(dtype, copy=False)
+    inputs = kernel_inputs(X, dtype)
+    block = PREDICT_BLOCK
+    net = kernel_net(params, np.empty(0, dtype), layer_units, block, backward=False)
+    result = np.empty((X.shape[0], int(layer_units[-1])), dtype=dtype)
+    act = ACTIVATION_CODES[activation]
+    predict_kernel(net, inputs, act, OUTPUT_CODES[out_activation], block, result)
+    return result

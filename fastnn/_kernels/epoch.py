@@ -1,0 +1,268 @@
+"""One batch, one epoch, and prediction over blocks of rows.
+
+One call of :func:`train_epoch` (or :func:`train_epoch_folded`) runs every
+mini-batch of an epoch: gather the batch's rows, forward, output loss and
+delta, backward, optimizer step. No Python runs between batches and nothing
+is allocated inside the batch loop. :func:`loss_and_gradient` is the same
+forward and backward over one batch, with the gradient finished as
+scikit-learn's; over all rows it is the objective that L-BFGS minimises.
+:func:`predict` runs the same forward pass over blocks of rows.
+"""
+
+import numpy as np
+from numba import njit
+
+from .._config import JIT, JIT_INLINE, JIT_NOGIL
+from .._lowlevel.prefetch import gather_rows, prefetch_next_batch
+from .layers import backward, finish_gradient, forward, l2_penalty
+from .layout import A_ROWS, D_ROWS, Z_ROWS, Batch, buffer
+from .losses import inplace_output_activation, output_loss_and_delta
+from .optimizers import (
+    LR,
+    MOMENTUM,
+    N_COEFFS,
+    N_HYPER,
+    apply_velocity,
+    fused_optimizer_step,
+)
+
+
+@njit(**JIT_INLINE)
+def weight_sum(targets, rows):
+    """Sum of the sample weights of ``rows`` (their number when unweighted).
+
+    Parameters
+    ----------
+    targets : Targets
+        Y and the sample weights.
+    rows : ndarray of shape (n_batch,)
+        Sample indices.
+
+    Returns
+    -------
+    sw_sum : float
+    """
+    if not targets.weighted:
+        return float(rows.shape[0])
+    sw_sum = 0.0
+    for i in range(rows.shape[0]):
+        sw_sum += targets.sw[rows[i]]
+    return sw_sum
+
+
+@njit(**JIT)
+def forward_loss(net, batch, targets, objective):
+    """Forward pass, output loss and output delta of one batch.
+
+    Parameters
+    ----------
+    net : Net
+        Parameters, layout and workspace (Z, A and the output delta written).
+    batch : Batch
+        The batch's inputs.
+    targets : Targets
+        Y and the sample weights of all samples.
+    objective : Objective
+        Activation and loss codes, machine epsilon and L2 penalty.
+
+    Returns
+    -------
+    loss : float
+        scikit-learn's batch loss: the weighted mean loss plus
+        ``alpha / 2 * ||W||**2 / sw_sum``.
+    sw_sum : float
+        Sum of the batch's sample weights.
+    """
+    nb = batch.rows.shape[0]
+    last = net.units.shape[0] - 2
+    forward(net, batch, objective.act)
+    Z = buffer(net, Z_ROWS, last, nb)
+    A = buffer(net, A_ROWS, last, nb)
+    D = buffer(net, D_ROWS, last, nb)
+    sw_sum = weight_sum(targets, batch.rows)
+    loss = output_loss_and_delta(
+        Z, A, D, targets.Y, batch.rows, targets.sw, objective.out, objective.eps,
+        sw_sum,
+    )  # fmt: skip
+    if objective.alpha != 0:
+        loss += 0.5 * objective.alpha * l2_penalty(net) / sw_sum
+    return loss, sw_sum
+
+
+@njit(**JIT)
+def loss_and_gradient(net, batch, targets, objective):
+    """Mean loss of one batch and its gradient into ``net.grads``.
+
+    Parameters
+    ----------
+    net, batch, targets, objective
+        As in :func:`forward_loss`; ``net.grads`` is overwritten with
+        ``((A^T D + alpha W) / sw_sum, sum(D) / sw_sum)`` per layer.
+
+    Returns
+    -------
+    loss : float
+        As in :func:`forward_loss`.
+    """
+    loss, sw_sum = forward_loss(net, batch, targets, objective)
+    backward(net, batch, objective.act, 1.0, 0.0)
+    finish_gradient(net, objective.alpha, sw_sum)
+    return loss
+
+
+@njit(**JIT_INLINE)
+def next_batch(inputs, Y, order, start, batch_size, Xbuf):
+    """The batch at ``start`` in ``order``, its dense rows gathered into Xbuf.
+
+    Also prefetches the rows of the batch after it, of X when dense and of Y
+    (see :mod:`fastnn._lowlevel.prefetch`).
+
+    Parameters
+    ----------
+    inputs : Inputs
+        All of X.
+    Y : ndarray of shape (n_samples, n_outputs)
+        Targets, prefetched with X.
+    order : ndarray of shape (n_samples,)
+        The epoch's sample order.
+    start, batch_size : int
+        Position of the batch in ``order`` and rows per batch.
+    Xbuf : ndarray of shape (batch_size, n_features) or (0, n_features)
+        Gather buffer for dense rows; empty when X is sparse.
+
+    Returns
+    -------
+    batch : Batch
+    """
+    stop = min(start + batch_size, order.shape[0])
+    rows = order[start:stop]
+    Xb = Xbuf[: stop - start]
+    if not inputs.sparse:
+        gather_rows(inputs.X, rows, Xb)
+        prefetch_next_batch(inputs.X, order, stop, batch_size)
+    prefetch_next_batch(Y, order, stop, batch_size)
+    return Batch(Xb, inputs.csr, inputs.sparse, rows)
+
+
+@njit(**JIT_INLINE)
+def check_hyper(hyper):
+    """Raise ValueError unless ``hyper`` has ``N_HYPER`` entries."""
+    if hyper.shape[0] != N_HYPER:
+        raise ValueError("train_epoch: hyper has the wrong length")
+
+
+@njit(**JIT)
+def train_epoch(net, inputs, targets, objective, optimizer, order, batch_size, Xbuf):
+    """Run every mini-batch of one epoch and update ``net.params`` in place.
+
+    Each batch's raw gradient sums go to ``net.grads``; the optimizer step
+    scales them, adds the L2 term and updates in one pass.
+
+    Parameters
+    ----------
+    net : Net
+        Parameters (updated), gradient buffer, layout and workspace for
+        ``batch_size`` rows.
+    inputs : Inputs
+        All of X (C-contiguous when dense).
+    targets : Targets
+        Y and the sample weights.
+    objective : Objective
+        Activation and loss codes, machine epsilon and L2 penalty.
+    optimizer : Optimizer
+        Solver, hyper-parameters, state and step (state and step updated).
+    order : ndarray of shape (n_samples,)
+        Sample order of this epoch (shuffled or not).
+    batch_size : int
+        Mini-batch size; the last batch may be smaller.
+    Xbuf : ndarray of shape (batch_size, n_features) or (0, n_features)
+        Gather buffer for dense batches; empty when X is sparse.
+
+    Returns
+    -------
+    loss : float
+        Sample-count-weighted mean of the batch losses (sklearn's epoch loss).
+    """
+    check_hyper(optimizer.hyper)
+    n = order.shape[0]
+    n_coef = net.offsets[1, 0]
+    coeffs = np.empty(N_COEFFS, dtype=net.params.dtype)
+    total = 0.0
+    for start in range(0, n, batch_size):
+        batch = next_batch(inputs, targets.Y, order, start, batch_size, Xbuf)
+        loss, sw_sum = forward_loss(net, batch, targets, objective)
+        backward(net, batch, objective.act, 1.0, 0.0)
+        total += loss * batch.rows.shape[0]
+        fused_optimizer_step(
+            net.params, net.grads, optimizer, objective.alpha, 1.0 / sw_sum,
+            n_coef, coeffs,
+        )  # fmt: skip
+    return total / n
+
+
+@njit(**JIT)
+def train_epoch_folded(
+    net, inputs, targets, objective, optimizer, order, batch_size, Xbuf
+):
+    """An epoch of plain momentum SGD, folded into the backward products.
+
+    ``net.grads`` must be the velocity, ``optimizer.state[0]``: each batch's
+    backward pass writes ``v <- mu v - lr / sw_sum * (A^T D, sum D)`` into it
+    through BLAS's ``alpha`` and ``beta``, and :func:`apply_velocity` adds the
+    L2 term and takes the step ``p <- p + v``.
+
+    Parameters
+    ----------
+    net, inputs, targets, objective, optimizer, order, batch_size, Xbuf
+        As in :func:`train_epoch`, with ``optimizer.solver == SGD`` and no
+        Nesterov momentum.
+
+    Returns
+    -------
+    loss : float
+        As in :func:`train_epoch`.
+    """
+    check_hyper(optimizer.hyper)
+    n = order.shape[0]
+    n_coef = net.offsets[1, 0]
+    lr, momentum = optimizer.hyper[LR], optimizer.hyper[MOMENTUM]
+    total = 0.0
+    for start in range(0, n, batch_size):
+        batch = next_batch(inputs, targets.Y, order, start, batch_size, Xbuf)
+        loss, sw_sum = forward_loss(net, batch, targets, objective)
+        backward(net, batch, objective.act, -lr / sw_sum, momentum)
+        total += loss * batch.rows.shape[0]
+        decay = lr * objective.alpha / sw_sum
+        apply_velocity(net.params, net.grads, decay, n_coef)
+    return total / n
+
+
+@njit(**JIT_NOGIL)
+def predict(net, inputs, act, out, block, result):
+    """Network output for every row of X, computed in blocks of rows.
+
+    Parameters
+    ----------
+    net : Net
+        Parameters, layout, and a forward-only workspace for ``block`` rows.
+    inputs : Inputs
+        All of X (C-contiguous when dense).
+    act, out : int
+        Hidden activation code and output/loss code.
+    block : int
+        Rows per block.
+    result : ndarray of shape (n_samples, n_outputs)
+        Receives the output activations.
+    """
+    n = result.shape[0]
+    last = net.units.shape[0] - 2
+    rows = np.arange(n)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        batch = Batch(inputs.X[start:stop], inputs.csr, inputs.sparse, rows[start:stop])
+        forward(net, batch, act)
+        Z = buffer(net, Z_ROWS, last, stop - start)
+        inplace_output_activation(Z, out)
+        for i in range(stop - start):
+            for k in range(Z.shape[1]):
+                result[start + i, k] = Z[i, k]

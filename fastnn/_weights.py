@@ -1,0 +1,117 @@
+"""The estimators' weights as one flat buffer, with list views on it.
+
+``coefs_`` and ``intercepts_`` are views into ``_params``, the flat buffer in
+the kernels' layout, so the kernels update the fitted attributes in place.
+A user who assigns new ``coefs_`` or ``intercepts_`` gets them copied into a
+new buffer at the next fit or prediction. Pickles hold the flat buffer and the
+units per layer, and rebuild the views on loading.
+"""
+
+import copy
+
+import numpy as np
+
+from ._engine import layer_views, parameter_layout
+
+
+class FlatWeightsMixin:
+    """Flat-buffer storage, pickling and rollback of an MLP's fitted weights."""
+
+    def _layer_units(self):
+        """Units per layer, input and output included, as an int64 array."""
+        sizes = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
+        return np.asarray(sizes, dtype=np.int64)
+
+    def _set_weights(self, coefs, intercepts):
+        """Copy ``coefs`` and ``intercepts`` into a new flat buffer.
+
+        ``coefs_`` and ``intercepts_`` become views into ``_params``; the dtype
+        of ``coefs[0]`` is kept.
+
+        Parameters
+        ----------
+        coefs : list of ndarray of shape (units[i], units[i + 1])
+            Weight matrices.
+        intercepts : list of ndarray of shape (units[i + 1],)
+            Bias vectors.
+        """
+        units = [c.shape[0] for c in coefs] + [coefs[-1].shape[1]]
+        dtype = np.asarray(coefs[0]).dtype
+        dtype = dtype if dtype in (np.float32, np.float64) else np.float64
+        _, size = parameter_layout(units)
+        params = np.empty(size, dtype=dtype)
+        views = layer_views(params, units)
+        for dst, src in zip(views[0] + views[1], list(coefs) + list(intercepts)):
+            dst[...] = src
+        self._bind_params(params, units)
+
+    def _bind_params(self, params, units):
+        """Adopt ``params`` as the flat buffer and rebuild the views."""
+        self._params = params
+        self.coefs_, self.intercepts_ = layer_views(params, units)
+
+    def _sync_params(self):
+        """Rebuild the flat buffer if a user replaced ``coefs_``/``intercepts_``."""
+        params = getattr(self, "_params", None)
+        arrays = list(self.coefs_) + list(self.intercepts_)
+        if params is None or not all(
+            isinstance(a, np.ndarray)
+            and a.dtype == params.dtype
+            and np.may_share_memory(a, params)
+            for a in arrays
+        ):
+            self._set_weights(self.coefs_, self.intercepts_)
+        return self._params
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state = dict(state)
+        if "_params" in state:
+            self._sync_params()
+            state["_params"] = self._params
+            state.pop("coefs_", None)
+            state.pop("intercepts_", None)
+            state["_layer_units_"] = self._layer_units()
+        return state
+
+    def __setstate__(self, state):
+        units = state.pop("_layer_units_", None)
+        super().__setstate__(state)
+        if units is not None:
+            self._bind_params(self._params, list(units))
+
+    def _check_continuation(self, layer_units, dtype):
+        """Continue from the current weights; cast them to the data's dtype."""
+        params = self._sync_params()
+        units = list(self._layer_units())
+        if units != list(layer_units):
+            raise ValueError(
+                f"The network has layer sizes {units} but the data and "
+                f"hidden_layer_sizes need {list(layer_units)}; refit with "
+                "warm_start=False."
+            )
+        if params.dtype != dtype:
+            self._bind_params(params.astype(dtype), units)
+
+    _SNAPSHOT = (
+        "n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_",
+        "validation_loss_curve_", "best_validation_score_", "_no_improvement_count",
+        "_optimizer_state", "_optimizer_step", "_learning_rate", "_best_params",
+    )  # fmt: skip
+
+    def _snapshot(self):
+        """Copies of the weights, optimizer state and counters before a fit."""
+        state = {"_params": self._params.copy()}
+        for name in self._SNAPSHOT:
+            if hasattr(self, name):
+                state[name] = copy.deepcopy(getattr(self, name))
+        return state
+
+    def _restore(self, state):
+        """Roll back a diverged call to the state saved by :meth:`_snapshot`."""
+        self._params[:] = state.pop("_params")
+        for name in self._SNAPSHOT:
+            if name in state:
+                setattr(self, name, state[name])
+            elif hasattr(self, name):
+                delattr(self, name)
