@@ -24,7 +24,13 @@ import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
 from ._kernels.activations import ACTIVATION_CODES
-from ._kernels.epoch import loss_and_gradient, train_epoch, train_epoch_folded
+from ._kernels.dropout import Dropout
+from ._kernels.epoch import (
+    loss_and_gradient,
+    train_epoch,
+    train_epoch_dropout,
+    train_epoch_folded,
+)
 from ._kernels.epoch import predict as predict_kernel
 from ._kernels.layout import (
     Batch,
@@ -201,6 +207,19 @@ def pack_hyper(learning_rate, model):
     return hyper
 
 
+def kernel_dropout(rates, state, layer_units, n_rows, dtype):
+    """Dropout rates, mask buffer for ``n_rows`` rows and generator state.
+
+    Returns None when every rate is 0, so that no mask is drawn.
+    """
+    if not any(rates):
+        return None
+    hidden = list(layer_units)[1:-1]
+    offsets = np.cumsum([0] + [n_rows * u for u in hidden[:-1]]).astype(np.int64)
+    masks = np.empty(n_rows * sum(hidden), dtype)
+    return Dropout(np.asarray(rates, dtype=np.float64), masks, offsets, state)
+
+
 def new_optimizer_state(params):
     """Zeroed optimizer state (velocities or moments) and Adam's step count."""
     return np.zeros((2, params.shape[0]), params.dtype), np.zeros(1, np.int64)
@@ -224,7 +243,9 @@ class EpochRunner:
     model : dict
         ``activation``, ``out_activation`` (names), ``alpha``, ``solver``
         ('sgd' or 'adam'), ``momentum``, ``nesterovs_momentum``, ``beta_1``,
-        ``beta_2``, ``epsilon`` and ``batch_size``.
+        ``beta_2``, ``epsilon`` and ``batch_size``; optionally
+        ``dropout_rates`` (one per hidden layer) and ``dropout_state`` (the
+        mask generator's state, advanced by every epoch).
     """
 
     def __init__(self, X, Y, sample_weight, params, layer_units, model):
@@ -235,7 +256,11 @@ class EpochRunner:
             model["activation"], model["out_activation"], dtype, model["alpha"]
         )
         self.batch_size = model["batch_size"]
-        self.fold = fold_momentum(
+        self.dropout = kernel_dropout(
+            model.get("dropout_rates", ()), model.get("dropout_state"),
+            layer_units, self.batch_size, dtype,
+        )  # fmt: skip
+        self.fold = self.dropout is None and fold_momentum(
             layer_units, model["solver"], model["nesterovs_momentum"]
         )
         self.solver = SGD if model["solver"] == "sgd" else ADAM
@@ -267,6 +292,11 @@ class EpochRunner:
         """
         hyper = pack_hyper(learning_rate, self.model)
         optimizer = Optimizer(self.solver, hyper, state, step)
+        if self.dropout is not None:
+            return train_epoch_dropout(
+                self.net, self.inputs, self.targets, self.objective, optimizer,
+                order, self.batch_size, self.Xbuf, self.dropout,
+            )  # fmt: skip
         net, kernel = self.net, train_epoch
         if self.fold:
             net, kernel = net._replace(grads=state[0]), train_epoch_folded

@@ -49,7 +49,12 @@ from ._callbacks import (
     fit_callbacks,
 )
 from ._progress import EpochReporter
-from ._validation import check_validation_data, class_sample_weight, data_loss
+from ._validation import (
+    check_validation_data,
+    class_sample_weight,
+    data_loss,
+    dropout_rates,
+)
 from ._weights import FlatWeightsMixin
 from .interop import SklearnConversionMixin
 
@@ -94,6 +99,7 @@ _PARAMETER_CONSTRAINTS = {
     ],
     "max_fun": [Interval(Integral, 1, None, closed="left")],
     "scoring": [str, callable, None],
+    "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
 }
 
 
@@ -147,6 +153,7 @@ class BaseMLP(
         n_iter_no_change,
         max_fun,
         scoring,
+        dropout,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -172,6 +179,7 @@ class BaseMLP(
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.scoring = scoring
+        self.dropout = dropout
 
     def _hidden_sizes(self):
         """``hidden_layer_sizes`` as a list, validated as sklearn does."""
@@ -202,6 +210,7 @@ class BaseMLP(
             self._initialize(Y, layer_units, X.dtype)
         else:
             self._check_continuation(layer_units, X.dtype)
+        self._prepare_dropout(len(hidden), first_pass)
         saved = None if first_pass else self._snapshot()
         callbacks = self._fit_callbacks(X, y, sample_weight, incremental)
         with engine.blas_limit(layer_units):
@@ -220,6 +229,19 @@ class BaseMLP(
             )
         callbacks.close()
         return self
+
+    def _prepare_dropout(self, n_hidden, first_pass):
+        """Check ``dropout``; seed the mask generator when a rate is nonzero.
+
+        The seed is drawn from ``random_state`` after the initial weights,
+        and only when dropout is on, so that ``dropout=0`` draws nothing.
+        """
+        self._dropout_rates = dropout_rates(self.dropout, n_hidden, self.solver)
+        if first_pass or not hasattr(self, "_dropout_state"):
+            self._dropout_state = None
+        if any(self._dropout_rates) and self._dropout_state is None:
+            seed = self._random_state.randint(np.iinfo(np.int64).max)
+            self._dropout_state = np.array([seed], dtype=np.uint64)
 
     def _fit_callbacks(self, X, y, sample_weight, incremental):
         """scikit-learn callbacks of this fit: one subtask per epoch or iteration."""
@@ -333,7 +355,11 @@ class BaseMLP(
         else:
             train_idx = np.arange(X.shape[0])
         self._scorer = self._validation_scorer() if validation else None
-        model = self._engine_model(batch_size=self._batch_size(train_idx.shape[0]))
+        model = self._engine_model(
+            batch_size=self._batch_size(train_idx.shape[0]),
+            dropout_rates=self._dropout_rates,
+            dropout_state=self._dropout_state,
+        )
         runner = engine.EpochRunner(
             X, Y, sample_weight, self._params, self._layer_units(), model
         )
@@ -642,6 +668,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         MLP), 'loss' for the validation loss (stored negated in
         ``validation_scores_``, so that higher is better), or any scorer name
         or callable ``scorer(estimator, X, y)``.
+    dropout : float or array-like of shape (n_layers - 2,), default=0.0
+        Inverted dropout rate of the hidden activations while training with
+        'sgd' or 'adam': one rate for every hidden layer, or one per hidden
+        layer, each in [0, 1). Prediction is unaffected. The masks come from
+        ``random_state``. 0 (no dropout) is scikit-learn's MLP.
 
     Attributes
     ----------
@@ -713,6 +744,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         max_fun=15000,
         class_weight=None,
         scoring=None,
+        dropout=0.0,
     ):
         self.class_weight = class_weight
         super().__init__(
@@ -740,6 +772,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
             scoring=scoring,
+            dropout=dropout,
         )
 
     def _output_activation(self):
@@ -976,6 +1009,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     scoring : str, callable or None, default=None
         Validation score for early stopping: None for R^2, 'loss', or any
         scorer; see :class:`MLPClassifier`.
+    dropout : float or array-like of shape (n_layers - 2,), default=0.0
+        Inverted dropout of the hidden activations; see :class:`MLPClassifier`.
 
     Attributes
     ----------
@@ -1026,6 +1061,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         n_iter_no_change=10,
         max_fun=15000,
         scoring=None,
+        dropout=0.0,
     ):
         self.loss = loss
         super().__init__(
@@ -1053,6 +1089,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
             scoring=scoring,
+            dropout=dropout,
         )
 
     def _output_activation(self):

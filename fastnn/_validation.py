@@ -14,6 +14,45 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 
+
+def dropout_rates(dropout, n_hidden, solver):
+    """One dropout rate per hidden layer, checked.
+
+    Parameters
+    ----------
+    dropout : float or array-like of float
+        The estimator's ``dropout``: one rate for every hidden layer, or one
+        per hidden layer.
+    n_hidden : int
+        Number of hidden layers.
+    solver : str
+        The estimator's solver; L-BFGS's deterministic objective has no
+        dropout.
+
+    Returns
+    -------
+    rates : tuple of float, of length n_hidden
+    """
+    if np.ndim(dropout) == 0:
+        rates = (float(dropout),) * n_hidden
+    else:
+        rates = tuple(float(r) for r in np.asarray(dropout, dtype=float).ravel())
+        if len(rates) != n_hidden:
+            raise ValueError(
+                f"dropout has {len(rates)} rates but the network has {n_hidden} "
+                "hidden layers; give one rate per hidden layer, or a single float."
+            )
+    if not all(0.0 <= r < 1.0 for r in rates):
+        raise ValueError(f"dropout rates must be in [0, 1), got {dropout!r}.")
+    if any(rates) and solver not in STOCHASTIC_SOLVERS:
+        raise ValueError(
+            f"dropout={dropout!r} needs a stochastic solver ('sgd' or 'adam'): "
+            f"solver={solver!r} minimises a deterministic objective. Use "
+            "dropout=0.0 with 'lbfgs'."
+        )
+    return rates
+
+
 # The loss each output activation pairs with, by scikit-learn's names.
 _LOSS_OF_OUTPUT = {
     "identity": "squared_error",

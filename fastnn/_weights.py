@@ -97,6 +97,7 @@ class FlatWeightsMixin:
         "n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_",
         "validation_loss_curve_", "best_validation_score_", "_no_improvement_count",
         "_optimizer_state", "_optimizer_step", "_learning_rate", "_best_params",
+        "_dropout_state",
     )  # fmt: skip
 
     def _snapshot(self):

@@ -235,6 +235,26 @@ def forward(X, coefs, intercepts, act, out):
     return Zs, As
 
 
+def forward_dropout(X, coefs, intercepts, act, out, masks):
+    """:func:`forward` with hidden layer ``i``'s activations times ``masks[i]``.
+
+    ``masks[i]`` holds 0 for a dropped unit and ``1 / (1 - rate)`` for a kept
+    one (inverted dropout); the output layer is never masked.
+    """
+    A = dense(X)
+    Zs, As = [], []
+    last = len(coefs) - 1
+    for i, (W, b) in enumerate(zip(coefs, intercepts, strict=True)):
+        Z = A @ _f64(W) + _f64(b)
+        if i == last:
+            A = output_activation(out, Z)
+        else:
+            A = activation(act, Z) * _f64(masks[i])
+        Zs.append(Z)
+        As.append(A)
+    return Zs, As
+
+
 def l2_penalty(coefs):
     """Sum of squares of every coefficient (intercepts excluded)."""
     return sum(float((_f64(W) ** 2).sum()) for W in coefs)

@@ -132,8 +132,8 @@ def test_invscaling_schedule_matches_sklearn():
 # fastnn's own parameters, after scikit-learn's, with defaults that keep
 # scikit-learn's behaviour.
 EXTRA_PARAMS = {
-    MLPClassifier: {"class_weight": None, "scoring": None},
-    MLPRegressor: {"scoring": None},
+    MLPClassifier: {"class_weight": None, "scoring": None, "dropout": 0.0},
+    MLPRegressor: {"scoring": None, "dropout": 0.0},
 }
 
 

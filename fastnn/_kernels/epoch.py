@@ -14,6 +14,7 @@ from numba import njit
 
 from .._config import JIT, JIT_INLINE, JIT_NOGIL
 from .._lowlevel.prefetch import gather_rows, prefetch_next_batch
+from .dropout import backward_dropout, draw_masks, forward_dropout
 from .layers import backward, finish_gradient, forward, l2_penalty
 from .layout import A_ROWS, D_ROWS, Z_ROWS, Batch, buffer
 from .losses import inplace_output_activation, output_loss_and_delta
@@ -73,9 +74,18 @@ def forward_loss(net, batch, targets, objective):
     sw_sum : float
         Sum of the batch's sample weights.
     """
+    forward(net, batch, objective.act)
+    return output_loss(net, batch, targets, objective)
+
+
+@njit(**JIT)
+def output_loss(net, batch, targets, objective):
+    """Output loss and delta of a batch whose forward pass is done.
+
+    Parameters and returns as in :func:`forward_loss`.
+    """
     nb = batch.rows.shape[0]
     last = net.units.shape[0] - 2
-    forward(net, batch, objective.act)
     Z = buffer(net, Z_ROWS, last, nb)
     A = buffer(net, A_ROWS, last, nb)
     D = buffer(net, D_ROWS, last, nb)
@@ -234,6 +244,61 @@ def train_epoch_folded(
         total += loss * batch.rows.shape[0]
         decay = lr * objective.alpha / sw_sum
         apply_velocity(net.params, net.grads, decay, n_coef)
+    return total / n
+
+
+@njit(**JIT)
+def loss_and_gradient_dropout(net, batch, targets, objective, dropout):
+    """:func:`loss_and_gradient` with the hidden layers masked by ``dropout``.
+
+    Uses the masks already in ``dropout.masks`` (drawn or set by the caller).
+    """
+    forward_dropout(net, batch, objective.act, dropout)
+    loss, sw_sum = output_loss(net, batch, targets, objective)
+    backward_dropout(net, batch, objective.act, dropout)
+    finish_gradient(net, objective.alpha, sw_sum)
+    return loss
+
+
+@njit(**JIT)
+def train_epoch_dropout(
+    net, inputs, targets, objective, optimizer, order, batch_size, Xbuf, dropout
+):
+    """An epoch of :func:`train_epoch` with inverted dropout.
+
+    Each batch draws fresh masks for every hidden layer
+    (:mod:`fastnn._kernels.dropout`), then runs the masked forward and
+    backward passes and the same optimizer step.
+
+    Parameters
+    ----------
+    net, inputs, targets, objective, optimizer, order, batch_size, Xbuf
+        As in :func:`train_epoch`.
+    dropout : Dropout
+        Rates, mask buffer for ``batch_size`` rows and generator state
+        (advanced).
+
+    Returns
+    -------
+    loss : float
+        As in :func:`train_epoch`.
+    """
+    check_hyper(optimizer.hyper)
+    n = order.shape[0]
+    n_coef = net.offsets[1, 0]
+    coeffs = np.empty(N_COEFFS, dtype=net.params.dtype)
+    total = 0.0
+    for start in range(0, n, batch_size):
+        batch = next_batch(inputs, targets.Y, order, start, batch_size, Xbuf)
+        draw_masks(dropout, net.units, batch.rows.shape[0])
+        forward_dropout(net, batch, objective.act, dropout)
+        loss, sw_sum = output_loss(net, batch, targets, objective)
+        backward_dropout(net, batch, objective.act, dropout)
+        total += loss * batch.rows.shape[0]
+        fused_optimizer_step(
+            net.params, net.grads, optimizer, objective.alpha, 1.0 / sw_sum,
+            n_coef, coeffs,
+        )  # fmt: skip
     return total / n
 
 
