@@ -88,6 +88,26 @@ def _batch_size(text):
         ) from None
 
 
+def _dropout_rate(text):
+    """Parse ``--dropout``: a rate in [0, 1)."""
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not 0.0 <= rate < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"expected a dropout rate in [0, 1), got {text!r}"
+        )
+    return rate
+
+
+def _class_weight(text):
+    """Parse ``--class-weight``: ``balanced`` or ``none``."""
+    if text not in ("balanced", "none"):
+        raise argparse.ArgumentTypeError(f"expected 'balanced' or 'none', got {text!r}")
+    return None if text == "none" else text
+
+
 def build_parser():
     """Build the command line parser of ``python -m fastnn``.
 
@@ -141,6 +161,23 @@ def _add_model_options(add):
         help=f"hidden activation; {', '.join(FASTNN_ONLY_ACTIVATIONS)} exist only "
         "in fastnn, so with them the comparison with scikit-learn is skipped. "
         "Default: %(default)s.",
+    )
+    add(
+        "--class-weight",
+        type=_class_weight,
+        default=None,
+        metavar="{balanced,none}",
+        help="fastnn only, classification only: 'balanced' weights each class "
+        "inversely to its frequency; 'none' weights every sample alike. "
+        "Default: none.",
+    )
+    add(
+        "--dropout",
+        type=_dropout_rate,
+        default=0.0,
+        metavar="RATE",
+        help="fastnn only, solvers sgd and adam only: dropout rate of the hidden "
+        "layers while training, in [0, 1). Default: %(default)s.",
     )
 
 
@@ -223,6 +260,30 @@ def _estimator_params(args):
     return params
 
 
+def _fastnn_only_params(args, parser):
+    """Return the fastnn-only constructor parameters set on the command line.
+
+    Options that do not apply to the dataset or the solver end the run with a
+    one-line error, as a bad option value does.
+    """
+    params = {}
+    if args.class_weight is not None:
+        if args.dataset not in CLASSIFICATION_DATASETS:
+            parser.error(
+                f"argument --class-weight: dataset {args.dataset} is a regression; "
+                "class weights apply to classification datasets only"
+            )
+        params["class_weight"] = args.class_weight
+    if args.dropout:
+        if args.solver == "lbfgs":
+            parser.error(
+                "argument --dropout: the lbfgs solver does not support dropout; "
+                "use --solver adam or sgd"
+            )
+        params["dropout"] = args.dropout
+    return params
+
+
 def _timed_fit(estimator, X, y):
     """Fit ``estimator`` and return the wall-clock seconds it took."""
     with warnings.catch_warnings():
@@ -283,10 +344,11 @@ def main(argv=None):
     is_classification = args.dataset in CLASSIFICATION_DATASETS
     estimator_class = MLPClassifier if is_classification else MLPRegressor
     name = estimator_class.__name__
+    fastnn_only = _fastnn_only_params(args, parser)
     data = _load_split(args.dataset, args.random_state)
     params = _estimator_params(args)
     print(f"fastnn {__version__}, {_describe(args, data)}")
-    estimator = estimator_class(**params, verbose=args.verbose)
+    estimator = estimator_class(**params, **fastnn_only, verbose=args.verbose)
     print(f"fastnn.{estimator!r}")
     warm_up_s = _warm_up(estimator, data)
     print(
@@ -305,6 +367,12 @@ def main(argv=None):
             "comparison skipped."
         )
         return 0
+    if fastnn_only:
+        settings = ", ".join(f"{key}={value!r}" for key, value in fastnn_only.items())
+        print(
+            f"scikit-learn's {name} has no {' or '.join(fastnn_only)} parameter; "
+            f"the scikit-learn comparison runs without {settings}."
+        )
     reference = getattr(sk_nn, name)(**params)
     _warm_up(reference, data)
     sk_seconds = _timed_fit(reference, data.X_train, data.y_train)

@@ -133,6 +133,8 @@ def test_help_documents_every_option(capsys):
         "--random-state",
         "--verbose",
         "--no-compare",
+        "--class-weight",
+        "--dropout",
     ):
         assert option in out
     for dataset in ("digits", "iris", "wine", "breast_cancer", "diabetes"):
@@ -152,6 +154,20 @@ def test_help_documents_every_option(capsys):
         (["--verbose", "3"], "argument --verbose: invalid choice"),
         (["--random-state", "1.5"], "argument --random-state: invalid int value"),
         (["--unknown"], "unrecognized arguments: --unknown"),
+        (["--class-weight", "balance"], "argument --class-weight: expected 'balanced'"),
+        (["--class-weight", "auto"], "argument --class-weight: expected 'balanced'"),
+        (["--dropout", "1"], "argument --dropout: expected a dropout rate in [0, 1)"),
+        (["--dropout", "-0.1"], "argument --dropout: expected a dropout rate"),
+        (["--dropout", "half"], "argument --dropout: expected a dropout rate"),
+        (["--dropout", "nan"], "argument --dropout: expected a dropout rate"),
+        (
+            ["--dataset", "diabetes", "--class-weight", "balanced"],
+            "argument --class-weight: dataset diabetes is a regression",
+        ),
+        (
+            ["--solver", "lbfgs", "--dropout", "0.5"],
+            "argument --dropout: the lbfgs solver does not support dropout",
+        ),
     ],
 )
 def test_bad_options_exit_2_with_one_error_line(capsys, argv, message):
@@ -164,3 +180,52 @@ def test_bad_options_exit_2_with_one_error_line(capsys, argv, message):
     assert len(lines) == 1, captured.err
     assert lines[0].startswith("python -m fastnn: error: ")
     assert message in lines[0]
+
+
+def test_class_weight_and_dropout_reach_fastnn_only(capsys):
+    argv = ["--dataset", "iris", "--epochs", "2", "--hidden", "8", "--verbose", "0"]
+    assert main([*argv, "--class-weight", "balanced", "--dropout", "0.25"]) == 0
+    out = capsys.readouterr().out
+    fastnn_repr = out[out.index("fastnn.MLPClassifier(") : out.index("fastnn warm-up")]
+    assert "class_weight='balanced'" in fastnn_repr
+    assert "dropout=0.25" in fastnn_repr
+    note = (
+        "scikit-learn's MLPClassifier has no class_weight or dropout parameter; "
+        "the scikit-learn comparison runs without class_weight='balanced', "
+        "dropout=0.25."
+    )
+    assert out.splitlines().count(note) == 1
+    _, _, epochs, _ = result_row(out, "fastnn")
+    _, _, sk_epochs, _ = result_row(out, "scikit-learn")
+    assert epochs == sk_epochs == 2
+    assert "speed-up of fastnn over scikit-learn" in out
+
+
+def test_dropout_alone_is_named_alone_in_the_note(capsys):
+    argv = ["--dataset", "wine", "--epochs", "1", "--hidden", "4", "--verbose", "0"]
+    assert main([*argv, "--solver", "sgd", "--dropout", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "dropout=0.5" in out and "class_weight" not in out
+    assert (
+        "scikit-learn's MLPClassifier has no dropout parameter; the scikit-learn "
+        "comparison runs without dropout=0.5." in out.splitlines()
+    )
+    result_row(out, "scikit-learn")
+
+
+def test_class_weight_none_and_zero_dropout_keep_the_defaults(capsys):
+    argv = ["--dataset", "iris", "--epochs", "1", "--hidden", "4", "--verbose", "0"]
+    assert main([*argv, "--class-weight", "none", "--dropout", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "class_weight" not in out
+    assert "dropout" not in out
+    assert "runs without" not in out
+    result_row(out, "scikit-learn")
+
+
+def test_class_weight_with_no_compare_prints_no_note(capsys):
+    argv = ["--dataset", "iris", "--epochs", "1", "--hidden", "4", "--verbose", "0"]
+    assert main([*argv, "--class-weight", "balanced", "--no-compare"]) == 0
+    out = capsys.readouterr().out
+    assert "class_weight='balanced'" in out
+    assert "scikit-learn" not in out
