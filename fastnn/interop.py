@@ -13,7 +13,13 @@ copying parameters and weights:
 
 Optimizer state (Adam moments, SGD velocities) is not carried across: training
 that continues after a conversion starts with a fresh optimizer, exactly as
-scikit-learn does for ``warm_start=True`` ``fit``.
+scikit-learn does for ``warm_start=True`` ``fit``. The early-stopping
+bookkeeping (the count of epochs without improvement, the best score or loss)
+is carried, so that continued training stops where the source would have.
+
+fastnn-only parameters (``class_weight``, ``scoring``, ``dropout``) have no
+place in scikit-learn's estimators and are left out by :func:`to_sklearn`; the
+weights they helped to train are ordinary weights and convert unchanged.
 """
 
 import copy
@@ -86,6 +92,18 @@ def to_sklearn(est):
         trained in. Its ``predict`` and ``predict_proba`` return what
         ``est``'s do, up to floating-point rounding.
 
+    Notes
+    -----
+    scikit-learn's estimator cannot carry fastnn's ``class_weight``,
+    ``scoring`` and ``dropout`` parameters, so ``sk_est.get_params()`` leaves
+    them out; neither are the validation data given to ``fit`` (``X_val``,
+    ``y_val``, ``sample_weight_val``) nor ``validation_loss_curve_`` carried.
+    A model trained with any of them still converts: class weights, the
+    early-stopping score and dropout only shaped training, and the trained
+    weights are ordinary weights (dropout is off at prediction time), so
+    ``sk_est`` predicts identically to ``est``. Training ``sk_est`` further
+    runs without them.
+
     Raises
     ------
     ValueError
@@ -109,8 +127,27 @@ def to_sklearn(est):
     # that warm_start=True fit and partial_fit continue from these weights.
     sk_est._best_coefs = [c.copy() for c in sk_est.coefs_]
     sk_est._best_intercepts = [b.copy() for b in sk_est.intercepts_]
-    sk_est._no_improvement_count = 0
+    sk_est._no_improvement_count = getattr(est, "_no_improvement_count", 0)
     return sk_est
+
+
+def _init_training_state(est, sk_est):
+    """Give ``est`` the training bookkeeping of ``sk_est`` that fastnn needs.
+
+    These are the attributes that fastnn's ``_initialize`` sets for the
+    stochastic solvers besides the shared fitted attributes, so that
+    ``partial_fit`` and ``warm_start=True`` ``fit`` continue as scikit-learn's
+    would: the count of epochs without improvement, the best weights (the live
+    ones, as after an early-stopping fit) and a validation loss curve aligned
+    with ``validation_scores_`` (NaN for the epochs scikit-learn trained, whose
+    validation loss it does not record).
+    """
+    if getattr(sk_est, "loss_curve_", None) is None:
+        return  # L-BFGS: no epochs, nothing to continue from.
+    est._no_improvement_count = getattr(sk_est, "_no_improvement_count", 0)
+    est._best_params = est._params
+    scores = getattr(sk_est, "validation_scores_", None)
+    est.validation_loss_curve_ = None if scores is None else [np.nan] * len(scores)
 
 
 def from_sklearn(sk_est, cls=None):
@@ -164,6 +201,7 @@ def from_sklearn(sk_est, cls=None):
         [np.array(c, copy=True) for c in sk_est.coefs_],
         [np.array(b, copy=True) for b in sk_est.intercepts_],
     )
+    _init_training_state(est, sk_est)
     return est
 
 

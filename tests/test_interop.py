@@ -283,3 +283,110 @@ def test_to_onnx_without_skl2onnx_names_the_extra(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_skl2onnx)
     with pytest.raises(ImportError, match=r'pip install "fastnn\[onnx\]"'):
         to_onnx(est, X)
+
+
+FASTNN_ONLY_PARAMS = ("class_weight", "scoring", "dropout")
+
+
+@pytest.mark.parametrize(
+    "target, params, fit_validation",
+    [
+        ("multiclass", {"class_weight": "balanced", "dropout": 0.2}, False),
+        (
+            "binary",
+            {
+                "class_weight": {"no": 1.0, "yes": 3.0},
+                "dropout": [0.2, 0.1],
+                "early_stopping": True,
+                "scoring": "loss",
+            },
+            True,
+        ),
+        (
+            "single",
+            {"dropout": 0.2, "early_stopping": True, "scoring": "r2"},
+            True,
+        ),
+    ],
+)
+def test_to_sklearn_converts_models_trained_with_fastnn_only_parameters(
+    target, params, fit_validation
+):
+    X, y = _data(np.float64, target)
+    X_val, y_val = _data(np.float64, target, n=40, seed=5)
+    cls = fastnn.MLPRegressor if target == "single" else fastnn.MLPClassifier
+    est = cls(hidden_layer_sizes=(7, 5), max_iter=15, random_state=0, **params)
+    fit_params = {"X_val": X_val, "y_val": y_val} if fit_validation else {}
+    est.fit(X, y, **fit_params)
+    if "early_stopping" in params:
+        assert len(est.validation_loss_curve_) == est.n_iter_
+    sk = to_sklearn(est)
+    sk_params = sk.get_params()
+    assert not set(FASTNN_ONLY_PARAMS) & set(sk_params)
+    assert sk_params == {
+        k: v for k, v in est.get_params().items() if k not in FASTNN_ONLY_PARAMS
+    }
+    assert not hasattr(sk, "validation_loss_curve_")
+    _assert_same_outputs(est, sk, X, np.float64)
+    _assert_same_outputs(est, sk, X_val, np.float64)
+
+
+def _converged_sk(target, **params):
+    """A scikit-learn model whose training stopped on no improvement."""
+    sk, X, y = _sk_fit(
+        target,
+        np.float64,
+        **STEP_PARAMS | {"n_iter_no_change": 2, "tol": 1e-2} | params,
+    )
+    assert sk.n_iter_ < 20  # stopped early
+    assert sk._no_improvement_count > sk.n_iter_no_change
+    return sk, X, y
+
+
+@pytest.mark.parametrize("target", ["multiclass", "single"])
+def test_from_sklearn_continues_a_converged_model(target):
+    # Regression: from_sklearn gave no _no_improvement_count, so continuing
+    # raised AttributeError as soon as an epoch did not improve the loss.
+    sk, X, y = _converged_sk(target)
+    est = from_sklearn(sk)
+    assert est._no_improvement_count == sk._no_improvement_count
+    sk_twin = copy.deepcopy(sk)
+    est.partial_fit(X, y)
+    sk_twin.partial_fit(X, y)
+    assert est._no_improvement_count == sk_twin._no_improvement_count
+    assert_allclose(est.loss_curve_, sk_twin.loss_curve_, rtol=1e-12)
+
+    # Both libraries stop the warm-started fit at the same epoch.
+    est.set_params(warm_start=True, max_iter=20).fit(X, y)
+    sk_twin.set_params(warm_start=True, max_iter=20).fit(X, y)
+    assert est.n_iter_ == sk_twin.n_iter_ < 20
+    assert est.best_loss_ == pytest.approx(sk_twin.best_loss_, rel=1e-12)
+    assert_allclose(est.loss_curve_, sk_twin.loss_curve_, rtol=1e-12)
+    _assert_same_outputs(est, sk_twin, X, np.float64)
+
+
+def test_from_sklearn_continues_an_early_stopped_model():
+    sk, X, y = _converged_sk(
+        "multiclass", early_stopping=True, validation_fraction=0.2, batch_size=96
+    )
+    est = from_sklearn(sk)
+    n_sk = len(sk.validation_scores_)
+    assert np.isnan(est.validation_loss_curve_).all()
+    assert len(est.validation_loss_curve_) == n_sk
+    sk_twin = copy.deepcopy(sk)
+    est.set_params(warm_start=True, max_iter=20).fit(X, y)
+    sk_twin.set_params(warm_start=True, max_iter=20).fit(X, y)
+    assert est.n_iter_ == sk_twin.n_iter_ < 20
+    assert_allclose(est.validation_scores_, sk_twin.validation_scores_, rtol=1e-12)
+    assert len(est.validation_loss_curve_) == len(est.validation_scores_)
+    assert np.isnan(est.validation_loss_curve_[:n_sk]).all()
+    assert np.isfinite(est.validation_loss_curve_[n_sk:]).all()
+    _assert_same_outputs(est, sk_twin, X, np.float64)
+
+
+def test_from_sklearn_lbfgs_model_has_no_epoch_bookkeeping():
+    sk, X, _ = _sk_fit("multiclass", np.float64, solver="lbfgs")
+    est = from_sklearn(sk)
+    assert not hasattr(est, "_no_improvement_count")
+    assert not hasattr(est, "validation_loss_curve_")
+    _assert_same_outputs(est, sk, X, np.float64)
