@@ -23,12 +23,14 @@ def _import_pyplot():
 
 
 class LossCurveDisplay:
-    """Training loss per epoch, with the validation score on a second axis.
+    """Training loss per epoch, with the validation loss and score.
 
     Create it with :meth:`from_estimator` from a network fitted with a
     stochastic solver (``"sgd"`` or ``"adam"``), or from the curves themselves
-    followed by :meth:`plot`. It follows scikit-learn's Display objects: the
-    matplotlib artists are kept as attributes ending in an underscore.
+    followed by :meth:`plot`. With a validation set, the validation loss is a
+    second line on the loss axes and the validation score is drawn on a second
+    y axis. It follows scikit-learn's Display objects: the matplotlib artists
+    are kept as attributes ending in an underscore.
 
     Parameters
     ----------
@@ -38,6 +40,10 @@ class LossCurveDisplay:
         Score on the held-out validation set after each epoch, e.g.
         ``est.validation_scores_`` when ``early_stopping=True``. ``None`` draws
         the loss alone.
+    validation_loss_curve : array-like of shape (n_iter,) or None, default=None
+        Data loss on the validation set after each epoch, e.g.
+        ``est.validation_loss_curve_`` of a fastnn estimator fitted with
+        ``early_stopping=True``. ``None`` draws no validation loss.
     estimator_name : str or None, default=None
         Name shown in the title.
 
@@ -49,6 +55,9 @@ class LossCurveDisplay:
         Figure holding ``ax_``.
     line_ : matplotlib.lines.Line2D
         The training loss curve, epochs ``1..n_iter`` on the x axis.
+    validation_loss_line_ : matplotlib.lines.Line2D or None
+        The validation loss curve, on ``ax_`` next to the training loss;
+        ``None`` without a validation loss curve.
     ax2_ : matplotlib.axes.Axes or None
         Second y axis (sharing ``ax_``'s x axis) holding the validation score;
         ``None`` without validation scores.
@@ -69,12 +78,28 @@ class LossCurveDisplay:
     [1.0, 0.5, 0.3]
     """
 
-    def __init__(self, *, loss_curve, validation_scores=None, estimator_name=None):
+    def __init__(
+        self,
+        *,
+        loss_curve,
+        validation_scores=None,
+        validation_loss_curve=None,
+        estimator_name=None,
+    ):
         self.loss_curve = loss_curve
         self.validation_scores = validation_scores
+        self.validation_loss_curve = validation_loss_curve
         self.estimator_name = estimator_name
 
-    def plot(self, ax=None, *, name=None, validation_kw=None, **kwargs):
+    def plot(
+        self,
+        ax=None,
+        *,
+        name=None,
+        validation_kw=None,
+        validation_loss_kw=None,
+        **kwargs,
+    ):
         """Draw the curves.
 
         Parameters
@@ -84,15 +109,19 @@ class LossCurveDisplay:
         name : str or None, default=None
             Title of the plot; defaults to ``estimator_name``.
         validation_kw : dict or None, default=None
-            Keyword arguments passed to ``Axes.plot`` for the validation curve.
+            Keyword arguments passed to ``Axes.plot`` for the validation score
+            curve.
+        validation_loss_kw : dict or None, default=None
+            Keyword arguments passed to ``Axes.plot`` for the validation loss
+            curve.
         **kwargs : dict
             Keyword arguments passed to ``Axes.plot`` for the loss curve.
 
         Returns
         -------
         display : LossCurveDisplay
-            This object, with ``ax_``, ``figure_``, ``line_``, ``ax2_`` and
-            ``validation_line_`` set.
+            This object, with ``ax_``, ``figure_``, ``line_``,
+            ``validation_loss_line_``, ``ax2_`` and ``validation_line_`` set.
         """
         plt = _import_pyplot()
         if ax is None:
@@ -102,6 +131,7 @@ class LossCurveDisplay:
         (self.line_,) = ax.plot(epochs, loss, **{"label": "training loss", **kwargs})
         ax.set_xlabel("epoch")
         ax.set_ylabel("training loss")
+        self._plot_validation_loss(ax, validation_loss_kw)
         self._plot_validation(ax, validation_kw)
         self._add_legend(ax)
         title = name if name is not None else self.estimator_name
@@ -110,6 +140,23 @@ class LossCurveDisplay:
         self.ax_ = ax
         self.figure_ = ax.figure
         return self
+
+    def _plot_validation_loss(self, ax, validation_loss_kw):
+        """Draw the validation loss on ``ax``, next to the training loss, if any."""
+        self.validation_loss_line_ = None
+        if self.validation_loss_curve is None:
+            return
+        loss = np.asarray(self.validation_loss_curve, dtype=float)
+        style = {
+            "color": "C2",
+            "linestyle": "--",
+            "label": "validation loss",
+            **(validation_loss_kw or {}),
+        }
+        (self.validation_loss_line_,) = ax.plot(
+            np.arange(1, loss.shape[0] + 1), loss, **style
+        )
+        ax.set_ylabel("loss")
 
     def _plot_validation(self, ax, validation_kw):
         """Draw the validation scores on a twin y axis of ``ax``, if any."""
@@ -141,21 +188,22 @@ class LossCurveDisplay:
 
     @classmethod
     def from_estimator(cls, estimator, *, ax=None, name=None, **kwargs):
-        """Plot the loss curve (and validation scores) of a fitted estimator.
+        """Plot the loss curves (and validation scores) of a fitted estimator.
 
         Parameters
         ----------
         estimator : estimator instance
             A fitted ``MLPClassifier`` or ``MLPRegressor`` (fastnn's or
             scikit-learn's) trained with ``solver="sgd"`` or ``"adam"``; it
-            needs ``loss_curve_`` and may have ``validation_scores_``.
+            needs ``loss_curve_`` and may have ``validation_scores_`` and
+            ``validation_loss_curve_`` (fastnn only).
         ax : matplotlib.axes.Axes or None, default=None
             Axes to draw on. ``None`` creates a new figure and axes.
         name : str or None, default=None
             Title of the plot; defaults to the estimator's class name.
         **kwargs : dict
-            Passed to :meth:`plot` (``validation_kw`` and the loss line's
-            ``Axes.plot`` keywords).
+            Passed to :meth:`plot` (``validation_kw``, ``validation_loss_kw``
+            and the loss line's ``Axes.plot`` keywords).
 
         Returns
         -------
@@ -180,6 +228,7 @@ class LossCurveDisplay:
         display = cls(
             loss_curve=loss_curve,
             validation_scores=getattr(estimator, "validation_scores_", None),
+            validation_loss_curve=getattr(estimator, "validation_loss_curve_", None),
             estimator_name=type(estimator).__name__,
         )
         return display.plot(ax=ax, name=name, **kwargs)
