@@ -18,6 +18,8 @@ a prediction block has.
 
 import contextlib
 import functools
+import threading
+import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -120,12 +122,71 @@ def threadpool_controller():
     return ThreadpoolController()
 
 
+class BlasGate:
+    """How many BLAS threads the fits running in this process may use.
+
+    BLAS's thread count is one setting for the whole process, so the gate
+    counts the fits in progress (in any thread) and holds BLAS at one thread
+    while a small network trains (see :func:`blas_threads`) and from the
+    moment two fits overlap until no fit is left; the setting found before is
+    then restored. A single fit therefore keeps the per-network policy, fits
+    in concurrent threads (joblib's threading backend) do not oversubscribe
+    the cores, and no fit sees its thread count change while BLAS may be busy
+    in another thread.
+    """
+
+    def __init__(self, controller=None):
+        self._controller = controller or threadpool_controller
+        self._lock = threading.Lock()
+        self._n_fits = 0
+        self._limiter = None  # threadpoolctl's limiter while held at one thread
+
+    @contextlib.contextmanager
+    def fit(self, layer_units):
+        """Context of one fit of a network with ``layer_units``."""
+        with self._lock:
+            self._n_fits += 1
+            one = self._n_fits > 1 or blas_threads(layer_units) == 1
+            if one:
+                # Set from every fit's own thread: OpenBLAS may keep the
+                # count of a thread that set it apart from the others'.
+                limiter = self._controller().limit(limits=1, user_api="blas")
+                if self._limiter is None:
+                    self._limiter = limiter
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._n_fits -= 1
+                if self._n_fits == 0 and self._limiter is not None:
+                    restore_blas_threads(self._limiter, self._controller())
+                    self._limiter = None
+
+
+def restore_blas_threads(limiter, controller):
+    """Give BLAS back the thread counts ``limiter`` found, and check them.
+
+    OpenBLAS can miss a change made while its worker threads are still
+    winding down from another thread's call; the restore is then repeated.
+    """
+    wanted = limiter.get_original_num_threads()["blas"]
+    for _ in range(RESTORE_TRIES):
+        limiter.restore_original_limits()
+        blas = controller.select(user_api="blas").info()
+        if all(info["num_threads"] == wanted for info in blas):
+            return
+        time.sleep(RESTORE_PAUSE)
+
+
+# A restore that OpenBLAS missed is retried this often, this far apart (s).
+RESTORE_TRIES, RESTORE_PAUSE = 20, 0.001
+
+BLAS_GATE = BlasGate()
+
+
 def blas_limit(layer_units):
-    """Context limiting BLAS threads while training, when the net is small."""
-    limit = blas_threads(layer_units)
-    if limit is None:
-        return contextlib.nullcontext()
-    return threadpool_controller().limit(limits=limit, user_api="blas")
+    """Context of one fit: BLAS threads as :class:`BlasGate` decides."""
+    return BLAS_GATE.fit(layer_units)
 
 
 def kernel_inputs(X, dtype):

@@ -159,3 +159,197 @@ def test_keyboard_interrupt_stops_at_epoch_boundary(
     assert est.n_iter_ == 2
     for w in est.coefs_ + est.intercepts_:
         assert np.isfinite(w).all()
+
+
+# ---------------------------------------------------------------------------
+# GIL-free training (fits in threads run in parallel)
+# ---------------------------------------------------------------------------
+def test_training_kernels_release_the_gil():
+    from fastnn._kernels import epoch
+
+    for kernel in (
+        epoch.train_epoch,
+        epoch.train_epoch_folded,
+        epoch.train_epoch_dropout,
+        epoch.loss_and_gradient,
+    ):
+        assert kernel.targetoptions.get("nogil") is True, kernel
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_threads_sharing_read_only_data_equal_serial_fits(dtype, sparse):
+    """4 threads x 3 fits each, on one shared read-only X, equal serial fits."""
+    X, y = _data("clf", dtype=dtype)
+    X.setflags(write=False)
+    Xs = sp.csr_matrix(X) if sparse else X
+    configs = [
+        dict(solver=s, alpha=a, random_state=r)
+        for s, a, r in [("adam", 1e-4, 0), ("sgd", 1e-2, 1), ("lbfgs", 1e-3, 2)]
+    ]
+
+    def fits(i):
+        out = []
+        for config in configs:
+            est = _est("clf", hidden_layer_sizes=(16,), **config)
+            est.set_params(random_state=config["random_state"] + 10 * i)
+            est.fit(Xs, y)
+            out.append([w.copy() for w in est.coefs_ + est.intercepts_])
+        return out
+
+    serial = [fits(i) for i in range(N_THREADS)]
+    parallel = _run_threads(fits, N_THREADS)
+    for a, b in zip(parallel, serial):
+        for u, v in zip(a, b):
+            for x, z in zip(u, v):
+                np.testing.assert_array_equal(x, z)
+
+
+def test_threaded_grid_search_equals_serial():
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = _data("clf")
+    grid = {"hidden_layer_sizes": [(8,), (16,)], "alpha": [1e-4, 1e-1]}
+
+    def search(n_jobs, backend):
+        est = _est("clf", max_iter=8)
+        with joblib.parallel_config(backend=backend):
+            return GridSearchCV(est, grid, cv=3, n_jobs=n_jobs).fit(X, y)
+
+    serial = search(1, "loky")
+    threaded = search(2, "threading")
+    np.testing.assert_array_equal(
+        threaded.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"]
+    )
+    assert threaded.best_params_ == serial.best_params_
+    for a, b in zip(threaded.best_estimator_.coefs_, serial.best_estimator_.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+class FakeBlas:
+    """A threadpoolctl controller stand-in that records the thread limits."""
+
+    def __init__(self):
+        self.threads = 2
+        self.calls = []
+
+    def limit(self, limits, user_api):
+        fake = self
+
+        class Limiter:
+            original = fake.threads
+
+            def get_original_num_threads(self):
+                return {"blas": self.original}
+
+            def restore_original_limits(self):
+                fake.threads = self.original
+                fake.calls.append(("restore", self.original))
+
+        limiter = Limiter()
+        self.threads = limits
+        self.calls.append(("limit", limits))
+        return limiter
+
+    def select(self, user_api):
+        return self
+
+    def info(self):
+        return [{"num_threads": self.threads}]
+
+
+def test_blas_gate_holds_one_thread_while_fits_overlap():
+    from fastnn._engine import BlasGate
+
+    fake = FakeBlas()
+    gate = BlasGate(controller=lambda: fake)
+    large, small = [300, 300, 1], [64, 32, 10]
+    with gate.fit(large):
+        assert fake.threads == 2  # a single large fit keeps BLAS's own threads
+        with gate.fit(large):
+            assert fake.threads == 1  # two fits overlap: one thread each
+        assert fake.threads == 1  # held until the last fit ends
+    assert fake.threads == 2 and fake.calls[-1] == ("restore", 2)
+    with gate.fit(small):
+        assert fake.threads == 1  # a small network alone: one thread
+    assert fake.threads == 2
+
+
+def test_blas_threads_are_restored_after_concurrent_fits():
+    from fastnn._engine import threadpool_controller
+
+    def blas_threads():
+        info = threadpool_controller().select(user_api="blas").info()
+        return [i["num_threads"] for i in info]
+
+    before = blas_threads()
+    X, y = _data("reg", n=1000, p=300)
+
+    def fit(i):
+        est = _est("reg", hidden_layer_sizes=(300,), max_iter=2, random_state=i)
+        return est.fit(X, y)
+
+    _run_threads(fit, 2)
+    assert blas_threads() == before
+
+
+def test_a_diverging_fit_does_not_disturb_the_others():
+    X, y = _data("reg")
+    huge = X * 1e154
+
+    def fit(i):
+        if i == 0:
+            est = _est("reg", solver="sgd", learning_rate_init=10.0)
+            with pytest.raises(ValueError, match="non-finite parameter weights"):
+                est.fit(huge, y)
+            return None
+        est = _est("reg", random_state=i).fit(X, y)
+        return [w.copy() for w in est.coefs_]
+
+    parallel = _run_threads(fit, N_THREADS)
+    for i in range(1, N_THREADS):
+        serial = _est("reg", random_state=i).fit(X, y)
+        for a, b in zip(parallel[i], serial.coefs_):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_an_interrupted_fit_does_not_disturb_the_others():
+    """A KeyboardInterrupt inside one thread's fit (raised from a callback at
+    its third epoch) stops that fit at the epoch boundary only."""
+    pytest.importorskip("sklearn.callback")
+    X, y = _data("clf")
+
+    class InterruptAtThird:
+        def __init__(self):
+            self.n = 0
+
+        def setup(self, estimator, context):
+            pass
+
+        def teardown(self, estimator, context):
+            pass
+
+        def on_fit_task_begin(self, estimator, context):
+            pass
+
+        def on_fit_task_end(self, estimator, context):
+            self.n += 1
+            if self.n == 3:
+                raise KeyboardInterrupt
+
+    def fit(i):
+        est = _est("clf", max_iter=10, n_iter_no_change=50, random_state=i)
+        if i == 0:
+            est.set_callbacks(InterruptAtThird())
+            with pytest.warns(UserWarning, match="Training interrupted by user."):
+                est.fit(X, y)
+            return est.n_iter_
+        return [w.copy() for w in est.fit(X, y).coefs_]
+
+    parallel = _run_threads(fit, N_THREADS)
+    assert parallel[0] == 3
+    for i in range(1, N_THREADS):
+        serial = _est("clf", max_iter=10, n_iter_no_change=50, random_state=i)
+        for a, b in zip(parallel[i], serial.fit(X, y).coefs_):
+            np.testing.assert_array_equal(a, b)

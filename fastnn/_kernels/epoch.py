@@ -6,6 +6,8 @@ delta, backward, optimizer step. No Python runs between batches and nothing
 is allocated inside the batch loop. :func:`loss_and_gradient` is the same
 forward and backward over one batch, with the gradient finished as
 scikit-learn's; over all rows it is the objective that L-BFGS minimises.
+The epoch kernels, the L-BFGS objective and prediction release the GIL, so
+that fits in different threads run in parallel.
 :func:`predict` runs the same forward pass over blocks of rows.
 """
 
@@ -99,7 +101,7 @@ def output_loss(net, batch, targets, objective):
     return loss, sw_sum
 
 
-@njit(**JIT)
+@njit(**JIT_NOGIL)
 def loss_and_gradient(net, batch, targets, objective):
     """Mean loss of one batch and its gradient into ``net.grads``.
 
@@ -161,7 +163,7 @@ def check_hyper(hyper):
         raise ValueError("train_epoch: hyper has the wrong length")
 
 
-@njit(**JIT)
+@njit(**JIT_NOGIL)
 def train_epoch(net, inputs, targets, objective, optimizer, order, batch_size, Xbuf):
     """Run every mini-batch of one epoch and update ``net.params`` in place.
 
@@ -210,7 +212,7 @@ def train_epoch(net, inputs, targets, objective, optimizer, order, batch_size, X
     return total / n
 
 
-@njit(**JIT)
+@njit(**JIT_NOGIL)
 def train_epoch_folded(
     net, inputs, targets, objective, optimizer, order, batch_size, Xbuf
 ):
@@ -260,7 +262,7 @@ def loss_and_gradient_dropout(net, batch, targets, objective, dropout):
     return loss
 
 
-@njit(**JIT)
+@njit(**JIT_NOGIL)
 def train_epoch_dropout(
     net, inputs, targets, objective, optimizer, order, batch_size, Xbuf, dropout
 ):

@@ -1,0 +1,97 @@
+"""Wall-clock time of a grid search of small networks, end to end.
+
+12 candidates (hidden sizes x alpha x activation) x 3 folds on scikit-learn's
+digits, ``max_iter`` epochs each, from a warm numba cache, for:
+
+* scikit-learn with ``n_jobs=1`` and ``n_jobs=2`` (its default backend);
+* fastnn with ``n_jobs=1``, ``n_jobs=2`` (default, process-based backend)
+  and ``n_jobs=2`` with joblib's threading backend.
+
+Runs are interleaved and repeated; the medians are printed with the two
+ratios the performance target names. Usage::
+
+    python benchmarks/search.py [--repeats 5] [--epochs 40]
+"""
+
+import argparse
+import statistics
+import time
+import warnings
+
+import joblib
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+from fastnn import MLPClassifier
+
+GRID = {
+    "hidden_layer_sizes": [(32,), (64,), (64, 32)],
+    "alpha": [1e-4, 1e-2],
+    "activation": ["relu", "tanh"],
+}
+
+
+def search(cls, X, y, epochs, n_jobs, backend=None):
+    """Seconds for one GridSearchCV fit (refit included)."""
+    est = cls(max_iter=epochs, random_state=0)
+    grid = GridSearchCV(est, GRID, cv=3, n_jobs=n_jobs)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if backend is None:
+            grid.fit(X, y)
+        else:
+            with joblib.parallel_config(backend=backend):
+                grid.fit(X, y)
+    return time.perf_counter() - start, grid
+
+
+RUNS = {
+    "sklearn n_jobs=1": (SkMLPClassifier, 1, None),
+    "sklearn n_jobs=2": (SkMLPClassifier, 2, None),
+    "fastnn n_jobs=1": (MLPClassifier, 1, None),
+    "fastnn n_jobs=2": (MLPClassifier, 2, None),
+    "fastnn n_jobs=2 threads": (MLPClassifier, 2, "threading"),
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--only", nargs="*", default=None, help="subset of runs")
+    args = parser.parse_args(argv)
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    runs = {k: v for k, v in RUNS.items() if not args.only or k in args.only}
+    # Warm-up: numba's cache, joblib's worker pools.
+    for cls, n_jobs, backend in runs.values():
+        search(cls, X, y, 2, n_jobs, backend)
+    times = {name: [] for name in runs}
+    for _ in range(args.repeats):
+        for name, (cls, n_jobs, backend) in runs.items():
+            times[name].append(search(cls, X, y, args.epochs, n_jobs, backend)[0])
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    print(f"grid search, 12 candidates x 3 folds, digits, {args.epochs} epochs")
+    for name, t in times.items():
+        spread = f"{min(t):.2f} to {max(t):.2f}"
+        print(f"  {name:26s} median {medians[name]:6.2f} s  ({spread} s)")
+    if {"fastnn n_jobs=1", "fastnn n_jobs=2 threads"} <= medians.keys():
+        threads = medians["fastnn n_jobs=2 threads"]
+        print(
+            f"  threads speed-up over fastnn n_jobs=1: "
+            f"{medians['fastnn n_jobs=1'] / threads:.2f} x (target >= 1.7)"
+        )
+        sk = [medians[k] for k in medians if k.startswith("sklearn")]
+        if sk:
+            print(
+                f"  threads speed-up over scikit-learn's best: "
+                f"{min(sk) / threads:.2f} x (target >= 10)"
+            )
+    return medians
+
+
+if __name__ == "__main__":
+    main()
