@@ -800,7 +800,30 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             self.classes_ = self._label_binarizer.classes_
         else:
             self._check_known_classes(unique_labels(y))
-        return X, self._label_binarizer.transform(y).astype(bool)
+        return X, self._binarize(y)
+
+    def _binarize(self, y):
+        """``LabelBinarizer.transform(y)`` as booleans, of labels known to fit.
+
+        The labels were just checked against ``classes_``, so single-output
+        targets are encoded by a search in the sorted classes instead of
+        through ``transform``'s second pass of target checks; any label that
+        the search does not find takes ``transform``'s path and its errors.
+        """
+        lb = self._label_binarizer
+        classes = lb.classes_
+        if lb.y_type_ not in ("binary", "multiclass") or y.ndim != 1:
+            return lb.transform(y).astype(bool)
+        if classes.dtype.kind not in "biuf" or len(classes) < 2:
+            return lb.transform(y).astype(bool)
+        index = np.searchsorted(classes, y)
+        if np.any(index >= len(classes)) or np.any(classes[index] != y):
+            return lb.transform(y).astype(bool)
+        if len(classes) == 2:
+            return (index == 1).reshape(-1, 1)
+        Y = np.zeros((y.shape[0], len(classes)), dtype=bool)
+        Y[np.arange(y.shape[0]), index] = True
+        return Y
 
     def _check_known_classes(self, classes):
         """sklearn's checks of y's classes on warm starts and partial fits."""
