@@ -294,6 +294,7 @@ def plot(rows, path):
 def _subprocess_figures(repeats):
     import coldstart
     import memory
+    import search
 
     lines = []
     cold = coldstart.measure(
@@ -303,7 +304,10 @@ def _subprocess_figures(repeats):
     impls = ("fastnn", "sklearn") + (("torch",) if _torch() else ())
     mem = memory.measure(impls)
     lines += memory.describe(mem)
-    return lines, {"coldstart": cold, "memory": mem}
+    epochs = 2 if smoke_mode() else 40
+    grid = search.measure(1 if smoke_mode() else max(3, repeats // 2), epochs)
+    lines += search.describe(grid, epochs)
+    return lines, {"coldstart": cold, "memory": mem, "search": grid}
 
 
 def _parse(argv):

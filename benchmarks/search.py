@@ -57,40 +57,53 @@ RUNS = {
 }
 
 
+def measure(repeats, epochs, only=None):
+    """Median seconds of each run, interleaved ``repeats`` times."""
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    runs = {k: v for k, v in RUNS.items() if not only or k in only}
+    # Warm-up: numba's cache, joblib's worker pools.
+    for cls, n_jobs, backend in runs.values():
+        search(cls, X, y, 2, n_jobs, backend)
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, (cls, n_jobs, backend) in runs.items():
+            times[name].append(search(cls, X, y, epochs, n_jobs, backend)[0])
+    return times
+
+
+def describe(times, epochs):
+    """Report lines: medians, spreads and the two target ratios."""
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    lines = [f"grid search, 12 candidates x 3 folds, digits, {epochs} epochs:"]
+    for name, t in times.items():
+        spread = f"{min(t):.2f} to {max(t):.2f}"
+        lines.append(f"  {name:26s} median {medians[name]:6.2f} s  ({spread} s)")
+    if {"fastnn n_jobs=1", "fastnn n_jobs=2 threads"} <= medians.keys():
+        threads = medians["fastnn n_jobs=2 threads"]
+        ratio = medians["fastnn n_jobs=1"] / threads
+        lines.append(f"  threads over fastnn n_jobs=1: {ratio:.2f} x (target >= 1.7)")
+        sk = [medians[k] for k in medians if k.startswith("sklearn")]
+        if sk:
+            ratio = min(sk) / threads
+            lines.append(
+                f"  threads over scikit-learn's faster run: {ratio:.2f} x "
+                "(target >= 10)"
+            )
+    return lines
+
+
 def main(argv=None):
+    """Run the benchmark; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--only", nargs="*", default=None, help="subset of runs")
     args = parser.parse_args(argv)
-    X, y = load_digits(return_X_y=True)
-    X = X / 16.0
-    runs = {k: v for k, v in RUNS.items() if not args.only or k in args.only}
-    # Warm-up: numba's cache, joblib's worker pools.
-    for cls, n_jobs, backend in runs.values():
-        search(cls, X, y, 2, n_jobs, backend)
-    times = {name: [] for name in runs}
-    for _ in range(args.repeats):
-        for name, (cls, n_jobs, backend) in runs.items():
-            times[name].append(search(cls, X, y, args.epochs, n_jobs, backend)[0])
-    medians = {name: statistics.median(t) for name, t in times.items()}
-    print(f"grid search, 12 candidates x 3 folds, digits, {args.epochs} epochs")
-    for name, t in times.items():
-        spread = f"{min(t):.2f} to {max(t):.2f}"
-        print(f"  {name:26s} median {medians[name]:6.2f} s  ({spread} s)")
-    if {"fastnn n_jobs=1", "fastnn n_jobs=2 threads"} <= medians.keys():
-        threads = medians["fastnn n_jobs=2 threads"]
-        print(
-            f"  threads speed-up over fastnn n_jobs=1: "
-            f"{medians['fastnn n_jobs=1'] / threads:.2f} x (target >= 1.7)"
-        )
-        sk = [medians[k] for k in medians if k.startswith("sklearn")]
-        if sk:
-            print(
-                f"  threads speed-up over scikit-learn's best: "
-                f"{min(sk) / threads:.2f} x (target >= 10)"
-            )
-    return medians
+    times = measure(args.repeats, args.epochs, args.only)
+    for line in describe(times, args.epochs):
+        print(line)
+    return times
 
 
 if __name__ == "__main__":

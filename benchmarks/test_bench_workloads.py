@@ -62,3 +62,14 @@ def test_matmul_peak(benchmark, impl):
     expected = a[rows].astype(np.float64) @ b.astype(np.float64)
     np.testing.assert_allclose(out[rows], expected, rtol=1e-4, atol=1e-3)
     record("peak", impl, benchmark, 1)
+
+
+def test_search_benchmark_runs_every_fastnn_backend():
+    """benchmarks/search.py end to end on one epoch (timings not asserted)."""
+    import search
+
+    runs = ["fastnn n_jobs=1", "fastnn n_jobs=2 threads"]
+    times = search.measure(repeats=1, epochs=1, only=runs)
+    assert set(times) == set(runs) and all(t[0] > 0 for t in times.values())
+    lines = search.describe(times, 1)
+    assert any("threads over fastnn n_jobs=1" in line for line in lines)
