@@ -8,6 +8,11 @@ older scikit-learn, :data:`CallbackSupportMixin` is an empty mixin and
 :func:`fit_callbacks` returns a context that does nothing.
 """
 
+from sklearn.base import is_classifier
+
+from . import _engine as engine
+from ._validation import STOCHASTIC_SOLVERS
+
 try:
     from sklearn.callback import CallbackSupportMixin
 except ImportError:  # scikit-learn < 1.9: no callbacks
@@ -124,3 +129,27 @@ class LbfgsCallback:
         if self._callbacks.end_iteration():
             raise StopIteration
         self._callbacks.begin_iteration("lbfgs-iter")
+
+
+class CallbackMixin:
+    """The estimator's side of the callbacks: one context per fit."""
+
+    def _fit_callbacks(self, X, y, sample_weight, incremental):
+        """scikit-learn callbacks of this fit: one subtask per epoch or iteration."""
+        if self.solver in STOCHASTIC_SOLVERS:
+            max_subtasks = 1 if incremental else self.max_iter
+        else:
+            max_subtasks = self.max_iter + 1  # scipy's last callback opens one more
+        return fit_callbacks(
+            self, X, lambda: self._callback_targets(y), sample_weight, max_subtasks
+        )
+
+    def _callback_targets(self, y):
+        """The targets as the user gave them, for the callbacks' scorers."""
+        if is_classifier(self):
+            return self._output_to_prediction(y)
+        return y.ravel() if y.shape[1] == 1 else y
+
+    def _views_of(self, params):
+        """``coefs_``/``intercepts_``-shaped views into another flat buffer."""
+        return engine.layer_views(params, self._layer_units())

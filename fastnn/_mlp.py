@@ -19,11 +19,9 @@ from sklearn.base import (
     ClassifierMixin,
     RegressorMixin,
     _fit_context,
-    is_classifier,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import accuracy_score, check_scoring, r2_score
-from sklearn.model_selection import train_test_split
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -43,27 +41,24 @@ from sklearn.utils.validation import (
 
 from . import _engine as engine
 from ._callbacks import (
+    CallbackMixin,
     CallbackSupportMixin,
     LbfgsCallback,
     NoCallbacks,
-    fit_callbacks,
 )
 from ._progress import EpochReporter
+from ._stopping import EarlyStoppingMixin
 from ._validation import (
     check_validation_data,
     class_sample_weight,
-    data_loss,
     dropout_rates,
 )
 from ._weights import FlatWeightsMixin
 from .interop import SklearnConversionMixin
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
-# scikit-learn's constants: the 'auto' batch size, and the 'adaptive' schedule's
-# divisor of the learning rate and the rate below which it stops instead.
+# scikit-learn's 'auto' batch size: min(200, n_samples).
 _AUTO_BATCH_SIZE = 200
-_ADAPTIVE_DIVISOR = 5.0
-_ADAPTIVE_MIN_RATE = 1e-6
 # Constructor parameters shared by both estimators, validated as sklearn does.
 _PARAMETER_CONSTRAINTS = {
     "hidden_layer_sizes": [
@@ -116,7 +111,13 @@ def _shuffled(indices, random_state):
 
 
 class BaseMLP(
-    CallbackSupportMixin, SklearnConversionMixin, FlatWeightsMixin, BaseEstimator, ABC
+    EarlyStoppingMixin,
+    CallbackMixin,
+    CallbackSupportMixin,
+    SklearnConversionMixin,
+    FlatWeightsMixin,
+    BaseEstimator,
+    ABC,
 ):
     """Shared machinery of :class:`MLPClassifier` and :class:`MLPRegressor`.
 
@@ -243,26 +244,6 @@ class BaseMLP(
             seed = self._random_state.randint(np.iinfo(np.int64).max)
             self._dropout_state = np.array([seed], dtype=np.uint64)
 
-    def _fit_callbacks(self, X, y, sample_weight, incremental):
-        """scikit-learn callbacks of this fit: one subtask per epoch or iteration."""
-        if self.solver in _STOCHASTIC_SOLVERS:
-            max_subtasks = 1 if incremental else self.max_iter
-        else:
-            max_subtasks = self.max_iter + 1  # scipy's last callback opens one more
-        return fit_callbacks(
-            self, X, lambda: self._callback_targets(y), sample_weight, max_subtasks
-        )
-
-    def _callback_targets(self, y):
-        """The targets as the user gave them, for the callbacks' scorers."""
-        if is_classifier(self):
-            return self._output_to_prediction(y)
-        return y.ravel() if y.shape[1] == 1 else y
-
-    def _views_of(self, params):
-        """``coefs_``/``intercepts_``-shaped views into another flat buffer."""
-        return engine.layer_views(params, self._layer_units())
-
     def _initialize(self, Y, layer_units, dtype):
         """Draw the initial weights and reset every fitted attribute."""
         self.n_iter_ = 0
@@ -299,30 +280,6 @@ class BaseMLP(
                 "sample size. It is going to be clipped"
             )
         return int(np.clip(self.batch_size, 1, n_samples))
-
-    def _split_validation(self, y):
-        """Index arrays of the training and validation samples.
-
-        As scikit-learn does, the split is stratified only for single-output
-        classifiers (binary targets), on the binarized ``(n_samples, 1)``
-        column; multiclass and multilabel targets are split at random.
-        """
-        n = y.shape[0]
-        if not self.early_stopping:
-            return np.arange(n), None
-        stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
-        train_idx, val_idx = train_test_split(
-            np.arange(n),
-            random_state=self._random_state,
-            test_size=self.validation_fraction,
-            stratify=stratify,
-        )
-        if val_idx.shape[0] < 2:
-            raise ValueError(
-                "The validation set is too small. Increase 'validation_fraction' "
-                "or the size of your dataset."
-            )
-        return train_idx, val_idx
 
     def _engine_model(self, **extra):
         """The engine's view of the model: parameters and output activation."""
@@ -364,33 +321,6 @@ class BaseMLP(
             X, Y, sample_weight, self._params, self._layer_units(), model
         )
         self._epoch_loop(train_idx, validation, runner, incremental, callbacks)
-
-    def _validation_data(self, X, y, Y, sample_weight, val_idx):
-        """Held-out X, targets (labels and encoded) and weights."""
-        y_val = y[val_idx]
-        if is_classifier(self):
-            y_val = self._label_binarizer.inverse_transform(y_val)
-        sw_val = None if sample_weight is None else sample_weight[val_idx]
-        return X[val_idx], y_val, Y[val_idx], sw_val
-
-    def _validation_scorer(self):
-        """The scorer of ``scoring``, or None for the default score or 'loss'."""
-        if self.scoring is None or self.scoring == "loss":
-            return None
-        return check_scoring(self, scoring=self.scoring)
-
-    def _validation_metrics(self, validation):
-        """Validation score (higher is better) and data loss of the network."""
-        X_val, y_val, Y_val, sw_val = validation
-        output = self._forward_pass_fast(X_val, check_input=False)
-        loss = data_loss(self.out_activation_, Y_val, output, sw_val)
-        if self.scoring == "loss":
-            return -loss, loss
-        if self._scorer is None:
-            y_pred = self._output_to_prediction(output)
-            return self._score_prediction(y_val, y_pred, sw_val), loss
-        kwargs = {} if sw_val is None else {"sample_weight": sw_val}
-        return self._scorer(self, X_val, y_val, **kwargs), loss
 
     def _epoch_loop(self, train_idx, validation, runner, incremental, callbacks):
         """The Python loop over epochs: schedules, stopping, reporting."""
@@ -445,48 +375,6 @@ class BaseMLP(
             self._learning_rate = float(self.learning_rate_init) / (
                 (self.t_ + 1) ** self.power_t
             )
-
-    def _trigger_stopping(self, early_stopping, reporter):
-        """Stop, or divide the 'adaptive' SGD learning rate by 5.
-
-        The note goes through ``reporter`` so that a progress bar stays intact.
-        """
-        subject = "Validation score" if early_stopping else "Training loss"
-        msg = (
-            f"{subject} did not improve more than tol={self.tol:f}"
-            f" for {self.n_iter_no_change} consecutive epochs."
-        )
-        if self.solver != "sgd" or self.learning_rate != "adaptive":
-            reporter.write(msg + " Stopping.")
-            return True
-        if self._learning_rate <= _ADAPTIVE_MIN_RATE:
-            reporter.write(msg + " Learning rate too small. Stopping.")
-            return True
-        self._learning_rate /= _ADAPTIVE_DIVISOR
-        reporter.write(msg + " Setting learning rate to %f" % self._learning_rate)
-        return False
-
-    def _update_no_improvement_count(self, validation):
-        """Track the best loss or validation score; return the score or None."""
-        if validation is not None:
-            score, loss = self._validation_metrics(validation)
-            self.validation_scores_.append(score)
-            self.validation_loss_curve_.append(loss)
-            if score < self.best_validation_score_ + self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if score > self.best_validation_score_:
-                self.best_validation_score_ = score
-                self._best_params = self._params.copy()
-            return score
-        if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-            self._no_improvement_count += 1
-        else:
-            self._no_improvement_count = 0
-        if self.loss_curve_[-1] < self.best_loss_:
-            self.best_loss_ = self.loss_curve_[-1]
-        return None
 
     def _fit_lbfgs(self, X, Y, sample_weight, callbacks):
         """Full-batch L-BFGS-B over the flat buffer with scipy."""
