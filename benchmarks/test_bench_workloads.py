@@ -73,3 +73,13 @@ def test_search_benchmark_runs_every_fastnn_backend():
     assert set(times) == set(runs) and all(t[0] > 0 for t in times.values())
     lines = search.describe(times, 1)
     assert any("threads over fastnn n_jobs=1" in line for line in lines)
+
+
+def test_dropout_benchmark_runs_both_rates():
+    """benchmarks/dropout.py end to end on the smoke data (timings not asserted)."""
+    import dropout
+
+    times = dropout.epoch_times(repeats=1, epochs=1)
+    assert set(times) == set(dropout.RATES)
+    assert all(t[0] > 0 for t in times.values())
+    assert "dropout=0.2 / dropout=0" in dropout.describe(times)[-1]
