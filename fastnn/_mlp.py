@@ -103,7 +103,7 @@ def _shuffled(indices, random_state):
 
     The same permutation from the same random stream as scikit-learn's
     ``shuffle`` (so fits stay identical to sklearn's), without its input
-    validation, which cost about 100 us per epoch: a tenth of a digits epoch.
+    validation, which would run once per epoch.
     """
     permutation = np.arange(indices.shape[0])
     random_state.shuffle(permutation)
