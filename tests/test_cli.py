@@ -164,3 +164,15 @@ def test_bad_options_exit_2_with_one_error_line(capsys, argv, message):
     assert len(lines) == 1, captured.err
     assert lines[0].startswith("python -m fastnn: error: ")
     assert message in lines[0]
+
+
+def test_precompile_option_prints_time_and_cache_and_exits_0(monkeypatch, capsys):
+    import fastnn._precompile as precompile
+
+    calls = []
+    monkeypatch.setattr(precompile, "_run_fits", lambda: calls.append(1) or 0)
+    assert main(["--precompile"]) == 0
+    out = capsys.readouterr().out
+    assert calls == [1]
+    pattern = r"^fastnn: compiled kernels for this machine in \d+\.\d s; cache: \S+$"
+    assert re.search(pattern, out, flags=re.MULTILINE), out
