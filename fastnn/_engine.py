@@ -202,6 +202,22 @@ def blas_limit(layer_units):
     return threadpool_controller().limit(limits=limit, user_api="blas")
 
 
+def read_only(*arrays):
+    """Read-only views of ``arrays`` (no copies; the arrays stay as they are).
+
+    The kernels never write their inputs, and numba compiles one
+    specialisation for writable arrays and another for read-only ones: the
+    engine hands every input over read-only, so that one compiled kernel per
+    dtype serves writable, read-only and memory-mapped data alike.
+    """
+    views = []
+    for array in arrays:
+        view = array.view(np.ndarray)
+        view.flags.writeable = False
+        views.append(view)
+    return tuple(views)
+
+
 def kernel_inputs(X, dtype):
     """X as the kernels take it, dense or CSR, without densifying it.
 
@@ -215,26 +231,28 @@ def kernel_inputs(X, dtype):
     Returns
     -------
     inputs : Inputs
-        C-contiguous X (no copy if it already is) with empty CSR arrays, or
-        an empty dense array with X's CSR arrays.
+        Read-only views: C-contiguous X (no copy if it already is) with empty
+        CSR arrays, or an empty dense array with X's CSR arrays.
     """
     if sp.issparse(X):
         X = X.tocsr()
-        csr = (
+        csr = read_only(
             np.ascontiguousarray(X.data, dtype=dtype),
             X.indices.astype(np.int64),
             X.indptr.astype(np.int64),
         )
-        return Inputs(np.empty((0, X.shape[1]), dtype=dtype), csr, True)
-    empty = (np.empty(0, dtype), np.empty(0, np.int64), np.empty(0, np.int64))
-    return Inputs(np.ascontiguousarray(X, dtype=dtype), empty, False)
+        (dense,) = read_only(np.empty((0, X.shape[1]), dtype=dtype))
+        return Inputs(dense, csr, True)
+    empty = read_only(np.empty(0, dtype), np.empty(0, np.int64), np.empty(0, np.int64))
+    (dense,) = read_only(np.ascontiguousarray(X, dtype=dtype))
+    return Inputs(dense, empty, False)
 
 
 def kernel_targets(Y, sample_weight, dtype):
-    """Targets and sample weights as the kernels take them."""
+    """Targets and sample weights as the kernels take them (read-only views)."""
     if sample_weight is None:
-        return Targets(Y, np.empty(0, dtype), False)
-    return Targets(Y, sample_weight, True)
+        return Targets(*read_only(Y, np.empty(0, dtype)), False)
+    return Targets(*read_only(Y, sample_weight), True)
 
 
 def kernel_objective(activation, out_activation, dtype, alpha):
