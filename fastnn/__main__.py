@@ -127,7 +127,27 @@ def build_parser():
     )
     _add_model_options(parser.add_argument)
     _add_run_options(parser.add_argument)
+    _add_precompile_option(parser.add_argument)
     return parser
+
+
+def _add_precompile_option(add):
+    """The ``--precompile`` option: fill numba's cache, then exit."""
+    add(
+        "--precompile",
+        action="store_true",
+        help="compile every kernel for this machine into numba's cache "
+        "(NUMBA_CACHE_DIR if set, else next to the sources), print the time "
+        "and the cache location, and exit.",
+    )
+
+
+def _precompile():
+    """Run :func:`fastnn._precompile.precompile`, printing to stdout."""
+    from ._precompile import precompile
+
+    precompile(file=sys.stdout)
+    return 0
 
 
 def _add_model_options(add):
@@ -341,6 +361,8 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.precompile:
+        return _precompile()
     is_classification = args.dataset in CLASSIFICATION_DATASETS
     estimator_class = MLPClassifier if is_classification else MLPRegressor
     name = estimator_class.__name__

@@ -6,7 +6,10 @@ options. :data:`JIT_INLINE` is for small helpers with one or two callers,
 which numba inlines into them instead of compiling them as functions of their
 own (each compiled function costs compile time). :data:`JIT_OVERLOAD` is for
 ``numba.extending.overload`` implementations, which are compiled into (and
-cached with) their callers.
+cached with) their callers. :data:`JIT_INTERNAL` is for functions that only
+other kernels call: numba compiles them without the wrapper that lets Python
+call them, and every kernel without the C-callable wrapper, which nothing in
+fastnn uses; leaving both out shortens compilation.
 ``cache=True`` stores the machine code next to the sources (or, when that
 directory is read-only, in numba's per-user fallback cache), so a fresh process
 loads the kernels instead of compiling them.
@@ -23,7 +26,14 @@ search tells apart gradients that differ in the last bit.
 
 FASTMATH = {"nsz"}
 
-JIT = {"cache": True, "fastmath": FASTMATH, "nogil": False, "error_model": "numpy"}
+JIT = {
+    "cache": True,
+    "fastmath": FASTMATH,
+    "nogil": False,
+    "error_model": "numpy",
+    "no_cfunc_wrapper": True,
+}
+JIT_INTERNAL = {**JIT, "no_cpython_wrapper": True}
 JIT_NOGIL = {**JIT, "nogil": True}
 JIT_INLINE = {**JIT, "inline": "always"}
 JIT_OVERLOAD = {"fastmath": FASTMATH, "error_model": "numpy"}

@@ -18,6 +18,8 @@ a prediction block has.
 
 import contextlib
 import functools
+import os
+import sys
 import threading
 import time
 
@@ -81,6 +83,78 @@ SMALL_LAYER = 64 * 1024
 FOLD_LAYER = 64 * 1024
 # Rows per prediction block: the block's activations stay in cache.
 PREDICT_BLOCK = 1024
+
+
+_COMPILE_NOTICE = {"shown": False}
+
+
+def kernel_cache_path(kernel=train_epoch):
+    """Directory where numba caches ``kernel`` (the epoch kernel by default)."""
+    return kernel._cache.cache_path
+
+
+def compiled_core_problem(kernel=train_epoch):
+    """Why ``kernel`` does not load from numba's cache for this machine, if so.
+
+    Reads the kernel's cache index: it must exist, come from this numba
+    version and this source, and hold an entry for this CPU.
+
+    Parameters
+    ----------
+    kernel : numba dispatcher, default=train_epoch
+        A cached kernel.
+
+    Returns
+    -------
+    reason : str or None
+        None when the cache holds the kernel for this machine.
+    """
+    try:
+        cache = kernel._cache
+        index = cache._cache_file._index_path
+        where = cache.cache_path
+        if not os.path.exists(index):
+            return f"no compiled core in {where}"
+        overloads = cache._cache_file._load_index()
+        if not overloads:
+            return (
+                f"the compiled core in {where} is from another numba version "
+                "or fastnn source"
+            )
+        magic = kernel.targetctx.codegen().magic_tuple()
+        if not any(key[1] == magic for key in overloads):
+            return f"the compiled core in {where} is for another CPU"
+    except Exception:  # noqa: BLE001 - numba internals moved: assume cached
+        return None
+    return None
+
+
+def announce_compile(kernel):
+    """Say once per process, on stderr, that the kernels compile, and why.
+
+    Parameters
+    ----------
+    kernel : numba dispatcher
+        The kernel about to run; nothing is said when it is already
+        compiled in this process or loads from numba's cache.
+    """
+    if _COMPILE_NOTICE["shown"]:
+        return
+    _COMPILE_NOTICE["shown"] = True
+    if kernel.overloads:
+        return
+    reason = compiled_core_problem(kernel)
+    if reason is not None:
+        print(
+            f"fastnn: compiling kernels for this machine ({reason}); run "
+            "`python -m fastnn --precompile` once to cache them",
+            file=sys.stderr,
+        )
+
+
+def quiet_compile():
+    """Compile without the notice of :func:`announce_compile` (precompiling)."""
+    _COMPILE_NOTICE["shown"] = True
 
 
 def largest_layer(layer_units):
@@ -189,6 +263,22 @@ def blas_limit(layer_units):
     return BLAS_GATE.fit(layer_units)
 
 
+def read_only(*arrays):
+    """Read-only views of ``arrays`` (no copies; the arrays stay as they are).
+
+    The kernels never write their inputs, and numba compiles one
+    specialisation for writable arrays and another for read-only ones: the
+    engine hands every input over read-only, so that one compiled kernel per
+    dtype serves writable, read-only and memory-mapped data alike.
+    """
+    views = []
+    for array in arrays:
+        view = array.view(np.ndarray)
+        view.flags.writeable = False
+        views.append(view)
+    return tuple(views)
+
+
 def kernel_inputs(X, dtype):
     """X as the kernels take it, dense or CSR, without densifying it.
 
@@ -202,26 +292,28 @@ def kernel_inputs(X, dtype):
     Returns
     -------
     inputs : Inputs
-        C-contiguous X (no copy if it already is) with empty CSR arrays, or
-        an empty dense array with X's CSR arrays.
+        Read-only views: C-contiguous X (no copy if it already is) with empty
+        CSR arrays, or an empty dense array with X's CSR arrays.
     """
     if sp.issparse(X):
         X = X.tocsr()
-        csr = (
+        csr = read_only(
             np.ascontiguousarray(X.data, dtype=dtype),
             X.indices.astype(np.int64),
             X.indptr.astype(np.int64),
         )
-        return Inputs(np.empty((0, X.shape[1]), dtype=dtype), csr, True)
-    empty = (np.empty(0, dtype), np.empty(0, np.int64), np.empty(0, np.int64))
-    return Inputs(np.ascontiguousarray(X, dtype=dtype), empty, False)
+        (dense,) = read_only(np.empty((0, X.shape[1]), dtype=dtype))
+        return Inputs(dense, csr, True)
+    empty = read_only(np.empty(0, dtype), np.empty(0, np.int64), np.empty(0, np.int64))
+    (dense,) = read_only(np.ascontiguousarray(X, dtype=dtype))
+    return Inputs(dense, empty, False)
 
 
 def kernel_targets(Y, sample_weight, dtype):
-    """Targets and sample weights as the kernels take them."""
+    """Targets and sample weights as the kernels take them (read-only views)."""
     if sample_weight is None:
-        return Targets(Y, np.empty(0, dtype), False)
-    return Targets(Y, sample_weight, True)
+        return Targets(*read_only(Y, np.empty(0, dtype)), False)
+    return Targets(*read_only(Y, sample_weight), True)
 
 
 def kernel_objective(activation, out_activation, dtype, alpha):
@@ -331,6 +423,7 @@ class EpochRunner:
         )
         n_rows = 0 if self.inputs.sparse else self.batch_size
         self.Xbuf = np.empty((n_rows, X.shape[1]), dtype)
+        announce_compile(train_epoch)
 
     def run_epoch(self, order, state, step, learning_rate):
         """Train one epoch over the samples in ``order``.
@@ -389,6 +482,7 @@ class FullBatchObjective:
         )
         grads = np.empty_like(params)
         self.net = kernel_net(params, grads, layer_units, X.shape[0])
+        announce_compile(loss_and_gradient)
 
     def loss_and_gradient(self):
         """Loss and gradient at the current ``params``.
@@ -432,5 +526,6 @@ def predict(X, params, layer_units, activation, out_activation):
     net = kernel_net(params, np.empty(0, dtype), layer_units, block, backward=False)
     result = np.empty((X.shape[0], int(layer_units[-1])), dtype=dtype)
     act = ACTIVATION_CODES[activation]
+    announce_compile(predict_kernel)
     predict_kernel(net, inputs, act, OUTPUT_CODES[out_activation], block, result)
     return result

@@ -101,7 +101,9 @@ def _run_child(cwd, site, xdg):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["stderr"] = proc.stderr
+    return result
 
 
 def test_cache_falls_back_to_user_dir_and_is_reused(tmp_path):
@@ -126,8 +128,14 @@ def test_cache_falls_back_to_user_dir_and_is_reused(tmp_path):
         for path in run["paths"]:
             assert path.startswith(os.path.join(xdg, "numba") + os.sep), path
 
-    # first process: compiled and stored in the user-wide cache, not in-tree
+    # first process: compiled and stored in the user-wide cache, not in-tree,
+    # and said so once, naming the cache it looked in
     assert first["misses"] > 0 and first["hits"] == 0
+    notice = "fastnn: compiling kernels for this machine (no compiled core in "
+    assert first["stderr"].count(notice) == 1, first["stderr"]
+    assert os.path.join(xdg, "numba") in first["stderr"]
+    assert "python -m fastnn --precompile" in first["stderr"]
+    assert "fastnn: compiling" not in second["stderr"]
     assert package_after == before
     assert any(name.endswith(".nbi") for name in cache_after_first)
     assert any(name.endswith(".nbc") for name in cache_after_first)

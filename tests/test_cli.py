@@ -229,3 +229,15 @@ def test_class_weight_with_no_compare_prints_no_note(capsys):
     out = capsys.readouterr().out
     assert "class_weight='balanced'" in out
     assert "scikit-learn" not in out
+
+
+def test_precompile_option_prints_time_and_cache_and_exits_0(monkeypatch, capsys):
+    import fastnn._precompile as precompile
+
+    calls = []
+    monkeypatch.setattr(precompile, "_run_fits", lambda: calls.append(1) or 0)
+    assert main(["--precompile"]) == 0
+    out = capsys.readouterr().out
+    assert calls == [1]
+    pattern = r"^fastnn: compiled kernels for this machine in \d+\.\d s; cache: \S+$"
+    assert re.search(pattern, out, flags=re.MULTILINE), out

@@ -15,7 +15,7 @@ import math
 
 from numba import njit
 
-from .._config import JIT
+from .._config import JIT, JIT_INTERNAL
 
 IDENTITY, LOGISTIC, TANH, RELU, LEAKY_RELU, ELU, GELU, SILU, SOFTPLUS = range(9)
 
@@ -36,7 +36,7 @@ INV_SQRT2 = 1.0 / math.sqrt(2.0)
 INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def logistic(z):
     """Logistic sigmoid 1 / (1 + exp(-z)), without overflow for large |z|."""
     if z >= 0:
@@ -45,87 +45,87 @@ def logistic(z):
     return e / (1.0 + e)
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def logistic_prime(z, a):
     """Derivative of the logistic: a (1 - a)."""
     return a * (1.0 - a)
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def tanh_prime(z, a):
     """Derivative of tanh: 1 - a**2."""
     return 1.0 - a * a
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def relu(z):
     """Rectified linear unit max(z, 0)."""
     return z if z > 0 else 0.0
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def relu_prime(z, a):
     """Derivative of relu: 1 where z > 0, else 0."""
     return 1.0 if z > 0 else 0.0
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def leaky_relu(z):
     """Leaky relu: z for z > 0, else 0.01 z."""
     return z if z > 0 else LEAKY_SLOPE * z
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def leaky_relu_prime(z, a):
     """Derivative of leaky relu: 1 for z > 0, else 0.01."""
     return 1.0 if z > 0 else LEAKY_SLOPE
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def elu(z):
     """Exponential linear unit: z for z > 0, else exp(z) - 1."""
     return z if z > 0 else math.expm1(z)
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def elu_prime(z, a):
     """Derivative of elu: 1 for z > 0, else exp(z) = a + 1."""
     return 1.0 if z > 0 else a + 1.0
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def gelu(z):
     """Gaussian error linear unit z * Phi(z), with the exact normal CDF Phi."""
     return 0.5 * z * (1.0 + math.erf(z * INV_SQRT2))
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def gelu_prime(z, a):
     """Derivative of gelu: Phi(z) + z * phi(z)."""
     cdf = 0.5 * (1.0 + math.erf(z * INV_SQRT2))
     return cdf + z * INV_SQRT2PI * math.exp(-0.5 * z * z)
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def silu(z):
     """Sigmoid linear unit z * sigmoid(z)."""
     return z * logistic(z)
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def silu_prime(z, a):
     """Derivative of silu: s + z s (1 - s), with s = sigmoid(z)."""
     s = logistic(z)
     return s * (1.0 + z * (1.0 - s))
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def softplus(z):
     """Softplus log(1 + exp(z)), computed without overflow."""
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def softplus_prime(z, a):
     """Derivative of softplus: sigmoid(z)."""
     return logistic(z)

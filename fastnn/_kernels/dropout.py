@@ -22,7 +22,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from .._config import JIT, JIT_INLINE
+from .._config import JIT, JIT_INLINE, JIT_INTERNAL
 from .._lowlevel.products import delta_through_weights
 from .activations import activation, activation_prime, inplace_bias_activation
 from .layers import (
@@ -54,7 +54,7 @@ def next_uniform(state):
     return float(z >> np.uint64(11)) * _TO_UNIT
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def mask(dropout, i, n_rows, n_units):
     """Hidden layer ``i``'s mask block, a view of shape (n_rows, n_units)."""
     start = dropout.offsets[i]
@@ -80,7 +80,7 @@ def draw_masks(dropout, units, n_rows):
                 M[r, k] = 0.0 if next_uniform(dropout.state) < rate else scale
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def forward_dropout(net, batch, act, dropout):
     """Forward pass with every hidden layer's activations masked.
 
@@ -108,7 +108,7 @@ def forward_dropout(net, batch, act, dropout):
                 A[r, k] *= M[r, k]
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def inplace_masked_derivative(Z, M, delta, code):
     """``delta *= M * f'(Z)``, with ``f'`` at the unmasked ``f(Z)``."""
     n, m = Z.shape
@@ -122,7 +122,7 @@ def inplace_masked_derivative(Z, M, delta, code):
                 delta[r, k] *= M[r, k] * prime
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def backward_dropout(net, batch, act, dropout):
     """Backward pass through the masks; raw sums into ``net.grads``.
 

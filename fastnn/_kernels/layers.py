@@ -23,7 +23,7 @@ with ``factor = -lr / sw_sum, keep = momentum``.
 import numpy as np
 from numba import njit
 
-from .._config import JIT, JIT_INLINE
+from .._config import JIT, JIT_INLINE, JIT_INTERNAL
 from .._lowlevel.blas import gemm_transposed_left
 from .._lowlevel.products import (
     csr_rows_dot,
@@ -159,7 +159,7 @@ def bias_gradient(gb, D, factor, keep):
             gb[k] *= factor
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def backward(net, batch, act, factor, keep):
     """Backward pass from the output delta (in the workspace) into ``net.grads``.
 

@@ -38,7 +38,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from .._config import JIT
+from .._config import JIT_INTERNAL
 
 Net = namedtuple("Net", ["params", "grads", "offsets", "units", "ws", "ws_offsets"])
 Inputs = namedtuple("Inputs", ["X", "csr", "sparse"])
@@ -178,7 +178,7 @@ def workspace_layout(layer_units, n_rows, backward=True):
     return offsets, pos
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def coef(flat, net, i):
     """Layer ``i``'s weights in ``flat`` (parameters or gradients).
 
@@ -189,14 +189,14 @@ def coef(flat, net, i):
     return flat[start : start + size].reshape((net.units[i], net.units[i + 1]))
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def intercept(flat, net, i):
     """Layer ``i``'s bias in ``flat``, a view of shape (units[i + 1],)."""
     start = net.offsets[1, i]
     return flat[start : start + net.units[i + 1]]
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def buffer(net, kind, i, n_rows):
     """Workspace view ``kind`` (Z_ROWS, A_ROWS, D_ROWS) of layer ``i``.
 
@@ -207,7 +207,7 @@ def buffer(net, kind, i, n_rows):
     return net.ws[start : start + size].reshape((n_rows, net.units[i + 1]))
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def transposed_coef(net, i):
     """Workspace block for ``W_i^T``, of shape (units[i + 1], units[i])."""
     start = net.ws_offsets[WT_BLOCK, i]

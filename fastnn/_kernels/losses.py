@@ -28,7 +28,7 @@ import math
 
 from numba import njit
 
-from .._config import JIT
+from .._config import JIT, JIT_INTERNAL
 from .._lowlevel.vecmath import vector_exp
 from .activations import logistic
 
@@ -67,7 +67,7 @@ def inplace_output_activation(Z, code):
                 Z[i, k] = output_activation(Z[i, k], code)
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def row_sum(E, i):
     """``sum_k E[i, k]`` in float64: a softmax's denominator.
 
@@ -111,7 +111,7 @@ def shifted_exp_rows(Z, shifted, expd):
         flat_expd[j] = vector_exp(flat_shifted[j])
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def softmax_and_delta(Z, A, delta, Y, rows, sw):
     """Softmax of every logits row into ``A``, and the output delta.
 
@@ -130,7 +130,7 @@ def softmax_and_delta(Z, A, delta, Y, rows, sw):
             delta[i, k] = (A[i, k] - Y[r, k]) * w
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def clip_probability(p, eps):
     """``p`` clipped to ``[eps, 1 - eps]`` as ``np.clip`` does; NaN stays NaN."""
     if p < eps:
@@ -140,7 +140,7 @@ def clip_probability(p, eps):
     return p
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def xlogy(x, y):
     """``x * log(y)``, and 0 where ``x == 0`` and ``y`` is not NaN (scipy's)."""
     if x == 0 and y == y:
@@ -148,7 +148,7 @@ def xlogy(x, y):
     return x * math.log(y)
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def pointwise_loss(a, y, code, eps):
     """Loss of one output entry, with scikit-learn's arithmetic.
 
@@ -167,7 +167,7 @@ def pointwise_loss(a, y, code, eps):
     return -(xlogy(y, p) + xlogy(1.0 - y, 1.0 - p))
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def output_activation(z, code):
     """Output link for the identity, exp and logistic cases."""
     if code == SQUARED_ERROR:
@@ -227,7 +227,7 @@ def output_loss_and_delta(Z, A, delta, Y, rows, sw, code, eps, sw_sum):
     return column_mean_loss(A, Y, rows, sw, code, eps, sw_sum)
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def column_mean_loss(A, Y, rows, sw, code, eps, sw_sum):
     """Sum over output columns of each column's weighted mean loss.
 

@@ -19,7 +19,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from .._config import JIT
+from .._config import JIT, JIT_INTERNAL
 from .._lowlevel.blas import INT32_MAX, xaxpy
 
 SGD, ADAM = 0, 1
@@ -63,7 +63,7 @@ def sgd_momentum_update(params, grads, velocity, lr, momentum, nesterov):
     sgd_momentum_update_raw(params, grads, velocity, coeffs, nesterov, 0)
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def sgd_momentum_update_raw(params, raw, velocity, coeffs, nesterov, n_coef):
     """SGD step from the raw gradient sums, scaling them on the fly.
 
@@ -140,7 +140,7 @@ def adam_update(params, grads, m, v, lr, beta_1, beta_2, epsilon, t):
     adam_update_raw(params, grads, m, v, coeffs, t, 0)
 
 
-@njit(**JIT)
+@njit(**JIT_INTERNAL)
 def adam_update_raw(params, raw, m, v, coeffs, t, n_coef):
     """Adam step from raw gradient sums (see :func:`sgd_momentum_update_raw`).
 
