@@ -24,6 +24,7 @@ from numba import njit
 
 from .._config import JIT, JIT_INLINE, JIT_INTERNAL
 from .._lowlevel.products import delta_through_weights
+from .._lowlevel.views import borrowed_matrix
 from .activations import activation, activation_prime, inplace_bias_activation
 from .layers import (
     bias_gradient,
@@ -57,8 +58,7 @@ def next_uniform(state):
 @njit(**JIT_INTERNAL)
 def mask(dropout, i, n_rows, n_units):
     """Hidden layer ``i``'s mask block, a view of shape (n_rows, n_units)."""
-    start = dropout.offsets[i]
-    return dropout.masks[start : start + n_rows * n_units].reshape((n_rows, n_units))
+    return borrowed_matrix(dropout.masks, dropout.offsets[i], n_rows, n_units)
 
 
 @njit(**JIT)

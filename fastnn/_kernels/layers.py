@@ -30,6 +30,7 @@ from .._lowlevel.products import (
     csr_rows_transpose_dot,
     delta_through_weights,
 )
+from .._lowlevel.views import borrowed_vector
 from .activations import inplace_activation_derivative, inplace_bias_activation
 from .layout import A_ROWS, D_ROWS, Z_ROWS, buffer, coef, intercept, transposed_coef
 
@@ -237,7 +238,7 @@ def l2_penalty(net):
     """
     total = 0.0
     for i in range(net.units.shape[0] - 1):
-        start = net.offsets[0, i]
-        W = net.params[start : start + net.units[i] * net.units[i + 1]]
+        size = net.units[i] * net.units[i + 1]
+        W = borrowed_vector(net.params, net.offsets[0, i], size)
         total += np.dot(W, W)
     return total

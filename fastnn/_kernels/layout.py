@@ -39,6 +39,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT_INTERNAL
+from .._lowlevel.views import borrowed_matrix, borrowed_vector
 
 Net = namedtuple("Net", ["params", "grads", "offsets", "units", "ws", "ws_offsets"])
 Inputs = namedtuple("Inputs", ["X", "csr", "sparse"])
@@ -184,16 +185,13 @@ def coef(flat, net, i):
 
     Returns a view of shape (units[i], units[i + 1]).
     """
-    start = net.offsets[0, i]
-    size = net.units[i] * net.units[i + 1]
-    return flat[start : start + size].reshape((net.units[i], net.units[i + 1]))
+    return borrowed_matrix(flat, net.offsets[0, i], net.units[i], net.units[i + 1])
 
 
 @njit(**JIT_INTERNAL)
 def intercept(flat, net, i):
     """Layer ``i``'s bias in ``flat``, a view of shape (units[i + 1],)."""
-    start = net.offsets[1, i]
-    return flat[start : start + net.units[i + 1]]
+    return borrowed_vector(flat, net.offsets[1, i], net.units[i + 1])
 
 
 @njit(**JIT_INTERNAL)
@@ -202,14 +200,11 @@ def buffer(net, kind, i, n_rows):
 
     Returns a view of shape (n_rows, units[i + 1]).
     """
-    start = net.ws_offsets[kind, i]
-    size = n_rows * net.units[i + 1]
-    return net.ws[start : start + size].reshape((n_rows, net.units[i + 1]))
+    return borrowed_matrix(net.ws, net.ws_offsets[kind, i], n_rows, net.units[i + 1])
 
 
 @njit(**JIT_INTERNAL)
 def transposed_coef(net, i):
     """Workspace block for ``W_i^T``, of shape (units[i + 1], units[i])."""
     start = net.ws_offsets[WT_BLOCK, i]
-    size = net.units[i] * net.units[i + 1]
-    return net.ws[start : start + size].reshape((net.units[i + 1], net.units[i]))
+    return borrowed_matrix(net.ws, start, net.units[i + 1], net.units[i])

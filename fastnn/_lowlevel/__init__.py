@@ -5,6 +5,7 @@
   ``np.dot``: CSR inputs, and ``D W^T`` through a contiguous copy of ``W^T``.
 * :mod:`.prefetch` gathers a batch's rows and prefetches the next batch's.
 * :mod:`.vecmath` holds an exponential that LLVM vectorises.
+* :mod:`.views` cuts views out of flat buffers without reference counting.
 
 Nothing here knows about layers, losses or optimizers.
 """
