@@ -9,6 +9,8 @@ weights and the L2 penalty. The last section checks numerical stability for
 logits of +-1e4.
 """
 
+import math
+
 import numba
 import numpy as np
 import pytest
@@ -214,6 +216,83 @@ def test_vector_exp_loop_is_simd_without_calls():
         ir = exp_each.inspect_llvm((numba.typeof(x), numba.typeof(x)))
         assert vector in ir
         assert "@llvm.exp" not in ir and "@exp" not in ir and "@expf" not in ir
+
+
+@njit
+def tanh_each(x, out):
+    for j in range(x.shape[0]):
+        out[j] = fv.float32_fast_tanh(x[j])
+
+
+arithmetic_tanh64 = njit(fv.TANH_FLOAT64)
+
+
+@njit
+def tanh_each_arithmetic(x, out):
+    for j in range(x.shape[0]):
+        out[j] = arithmetic_tanh64(x[j])
+
+
+def tanh_inputs(dtype):
+    """Random arguments over the range where tanh is not yet +-1, tiny and
+    huge ones, and the edge cases."""
+    rng = np.random.default_rng(12)
+    tiny = 10.0 ** rng.uniform(-40, 0, 20000) * rng.choice([-1.0, 1.0], 20000)
+    edges = [0.0, -0.0, 1e-45, 0.3466, -0.3466, 9.01, 19.07, 1e30, -1e30]
+    edges += [np.inf, -np.inf, np.nan]
+    x = np.concatenate([rng.uniform(-20, 20, 40000), tiny, edges])
+    return x.astype(dtype)
+
+
+def ulp_errors(out, x, dtype):
+    """Errors of ``out`` in units in the last place of float64 numpy's tanh
+    rounded to ``dtype``; exact entries (0, +-1, NaN) are checked here."""
+    expected = np.tanh(x.astype(np.float64)).astype(dtype)
+    exact = ~np.isfinite(x) | (expected == 0)
+    np.testing.assert_array_equal(out[exact], expected[exact])
+    assert np.array_equal(np.signbit(out[exact]), np.signbit(expected[exact]))
+    step = np.spacing(np.abs(expected[~exact])).astype(np.float64)
+    return np.abs(out[~exact].astype(np.float64) - expected[~exact]) / step
+
+
+def test_float32_tanh_within_two_ulp_of_numpy():
+    """The float32 arithmetic tanh: at most 2 units in the last place, most
+    results exact, and exact signed zeros, +-1 and NaN."""
+    x = tanh_inputs(np.float32)
+    out = np.full_like(x, 7.0)
+    tanh_each(x, out)
+    error = ulp_errors(out, x, np.float32)
+    assert error.max() <= 2.0
+    assert np.median(error) == 0.0
+
+
+def test_float64_arithmetic_tanh_within_three_ulp():
+    """The float64 arithmetic tanh, which float64 fits do not use: at most
+    3 units in the last place."""
+    x = tanh_inputs(np.float64)
+    out = np.full_like(x, 7.0)
+    tanh_each_arithmetic(x, out)
+    assert ulp_errors(out, x, np.float64).max() <= 3.0
+
+
+def test_float64_fast_functions_are_the_c_library():
+    """float64 keeps the C library's tanh and exp, bit for bit, so float64
+    fits keep scikit-learn's numbers."""
+    x = tanh_inputs(np.float64)
+    out = np.empty_like(x)
+    tanh_each(x, out)
+    np.testing.assert_array_equal(out, [math.tanh(v) for v in x])
+    assert fv.float32_fast_exp(0.7) == math.exp(0.7)
+
+
+def test_float32_tanh_loop_is_simd_without_calls():
+    """The float32 tanh loop compiles to vector code with no call into the
+    C library's ``tanhf``."""
+    x = np.zeros(4, np.float32)
+    tanh_each(x, np.empty_like(x))
+    ir = tanh_each.inspect_llvm((numba.typeof(x), numba.typeof(x)))
+    assert "x float>" in ir
+    assert "@tanhf" not in ir and "@expf" not in ir
 
 
 # ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import math
 from numba import njit
 
 from .._config import JIT, JIT_INTERNAL
+from .._lowlevel.vecmath import float32_fast_exp, float32_fast_tanh
 
 IDENTITY, LOGISTIC, TANH, RELU, LEAKY_RELU, ELU, GELU, SILU, SOFTPLUS = range(9)
 
@@ -38,11 +39,13 @@ INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 @njit(**JIT_INTERNAL)
 def logistic(z):
-    """Logistic sigmoid 1 / (1 + exp(-z)), without overflow for large |z|."""
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
+    """Logistic sigmoid 1 / (1 + exp(-z)), without overflow for large |z|.
+
+    With ``e = exp(-|z|)``: ``1 / (1 + e)`` for ``z >= 0`` and ``e / (1 + e)``
+    below, without a branch, so that float32 loops over it vectorise.
+    """
+    e = float32_fast_exp(-abs(z))
+    return (1.0 if z >= 0 else e) / (1.0 + e)
 
 
 @njit(**JIT_INTERNAL)
@@ -141,7 +144,7 @@ def activation(z, code):
     if code == LOGISTIC:
         return logistic(z)
     if code == TANH:
-        return math.tanh(z)
+        return float32_fast_tanh(z)
     if code == LEAKY_RELU:
         return leaky_relu(z)
     if code == ELU:
@@ -198,6 +201,20 @@ def inplace_bias_activation(Z, b, A, code):
                 Z[i, j] = z
                 A[i, j] = z if z > 0 else 0.0
         return
+    if code == TANH:
+        for i in range(n):
+            for j in range(m):
+                z = Z[i, j] + b[j]
+                Z[i, j] = z
+                A[i, j] = float32_fast_tanh(z)
+        return
+    if code == LOGISTIC:
+        for i in range(n):
+            for j in range(m):
+                z = Z[i, j] + b[j]
+                Z[i, j] = z
+                A[i, j] = logistic(z)
+        return
     for i in range(n):
         for j in range(m):
             z = Z[i, j] + b[j]
@@ -228,6 +245,16 @@ def inplace_activation_derivative(Z, A, delta, code):
                     delta[i, j] = 0.0
         return
     if code == IDENTITY:
+        return
+    if code == TANH:
+        for i in range(n):
+            for j in range(m):
+                delta[i, j] *= tanh_prime(Z[i, j], A[i, j])
+        return
+    if code == LOGISTIC:
+        for i in range(n):
+            for j in range(m):
+                delta[i, j] *= logistic_prime(Z[i, j], A[i, j])
         return
     for i in range(n):
         for j in range(m):
