@@ -21,10 +21,10 @@ import functools
 import os
 import sys
 import threading
-import time
 
 import numpy as np
 import scipy.sparse as sp
+import threadpoolctl
 from threadpoolctl import ThreadpoolController
 
 from ._kernels.activations import ACTIVATION_CODES
@@ -196,6 +196,27 @@ def threadpool_controller():
     return ThreadpoolController()
 
 
+@contextlib.contextmanager
+def blas_control():
+    """Let this thread's threadpoolctl calls reach OpenBLAS, then let go.
+
+    threadpoolctl lets only one Python thread at a time set the thread count
+    of an OpenBLAS with a process-wide thread pool (the first to set it, for
+    as long as it lives) and silently ignores the others. The gate changes
+    the count from whichever fit's thread starts or ends an overlap, under its
+    own lock, so it takes control for that one change and then gives it up.
+    """
+    controller = getattr(threadpoolctl, "OpenBLASController", None)
+    clear = getattr(controller, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+    try:
+        yield
+    finally:
+        if clear is not None:
+            clear()
+
+
 class BlasGate:
     """How many BLAS threads the fits running in this process may use.
 
@@ -222,9 +243,11 @@ class BlasGate:
             self._n_fits += 1
             one = self._n_fits > 1 or blas_threads(layer_units) == 1
             if one:
-                # Set from every fit's own thread: OpenBLAS may keep the
-                # count of a thread that set it apart from the others'.
-                limiter = self._controller().limit(limits=1, user_api="blas")
+                # Every fit that needs one thread sets it (a cheap call), so
+                # the limit holds even if the count changed since the overlap
+                # began.
+                with blas_control():
+                    limiter = self._controller().limit(limits=1, user_api="blas")
                 if self._limiter is None:
                     self._limiter = limiter
         try:
@@ -233,27 +256,10 @@ class BlasGate:
             with self._lock:
                 self._n_fits -= 1
                 if self._n_fits == 0 and self._limiter is not None:
-                    restore_blas_threads(self._limiter, self._controller())
+                    with blas_control():
+                        self._limiter.restore_original_limits()
                     self._limiter = None
 
-
-def restore_blas_threads(limiter, controller):
-    """Give BLAS back the thread counts ``limiter`` found, and check them.
-
-    OpenBLAS can miss a change made while its worker threads are still
-    winding down from another thread's call; the restore is then repeated.
-    """
-    wanted = limiter.get_original_num_threads()["blas"]
-    for _ in range(RESTORE_TRIES):
-        limiter.restore_original_limits()
-        blas = controller.select(user_api="blas").info()
-        if all(info["num_threads"] == wanted for info in blas):
-            return
-        time.sleep(RESTORE_PAUSE)
-
-
-# A restore that OpenBLAS missed is retried this often, this far apart (s).
-RESTORE_TRIES, RESTORE_PAUSE = 20, 0.001
 
 BLAS_GATE = BlasGate()
 

@@ -294,6 +294,39 @@ def test_blas_threads_are_restored_after_concurrent_fits():
     assert blas_threads() == before
 
 
+def test_fits_in_threads_get_one_blas_thread_after_the_main_thread_set_it():
+    """threadpoolctl lets one Python thread at a time set OpenBLAS's thread
+    count and ignores the others. After the main thread has set it (here by a
+    fit of its own), fits in other threads must still train on one BLAS
+    thread each, and the count comes back when they are done."""
+    from fastnn import _engine
+
+    controller = _engine.threadpool_controller()
+
+    def blas_threads():
+        return [i["num_threads"] for i in controller.select(user_api="blas").info()]
+
+    X, y = _data("reg", n=1000, p=300)
+    _est("reg", hidden_layer_sizes=(8,), max_iter=1).fit(X, y)  # main: small net
+    before = blas_threads()
+    seen = []
+    run_epoch = _engine.EpochRunner.run_epoch
+
+    def spy(runner, *args):
+        seen.append(blas_threads())
+        return run_epoch(runner, *args)
+
+    def fit(i):
+        est = _est("reg", hidden_layer_sizes=(300,), max_iter=3, random_state=i)
+        return est.fit(X, y)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_engine.EpochRunner, "run_epoch", spy)
+        _run_threads(fit, 2)
+    assert seen and all(counts == [1] * len(counts) for counts in seen[1:-1])
+    assert blas_threads() == before
+
+
 def test_a_diverging_fit_does_not_disturb_the_others():
     X, y = _data("reg")
     huge = X * 1e154
