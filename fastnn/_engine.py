@@ -27,7 +27,7 @@ import scipy.sparse as sp
 import threadpoolctl
 from threadpoolctl import ThreadpoolController
 
-from ._kernels.activations import ACTIVATION_CODES
+from ._kernels.activations import ACTIVATION_CODES, LIBRARY_TANH, TANH
 from ._kernels.dropout import Dropout
 from ._kernels.epoch import (
     loss_and_gradient,
@@ -322,13 +322,19 @@ def kernel_targets(Y, sample_weight, dtype):
     return Targets(*read_only(Y, sample_weight), True)
 
 
-def kernel_objective(activation, out_activation, dtype, alpha):
-    """Integer codes, machine epsilon and L2 penalty of the objective."""
+def kernel_objective(activation, out_activation, dtype, alpha, line_search=False):
+    """Integer codes, machine epsilon and L2 penalty of the objective.
+
+    For an optimiser with a line search (L-BFGS), ``tanh`` is the C
+    library's: its values are numpy's but for rare last-bit differences, and
+    the line search tells even those apart, so L-BFGS then takes
+    scikit-learn's steps. Epochs and prediction use the vectorised ``tanh``.
+    """
+    act = ACTIVATION_CODES[activation]
+    if line_search and act == TANH:
+        act = LIBRARY_TANH
     return Objective(
-        ACTIVATION_CODES[activation],
-        OUTPUT_CODES[out_activation],
-        float(np.finfo(dtype).eps),
-        float(alpha),
+        act, OUTPUT_CODES[out_activation], float(np.finfo(dtype).eps), float(alpha)
     )
 
 
@@ -484,8 +490,9 @@ class FullBatchObjective:
         self.batch = Batch(inputs.X, inputs.csr, inputs.sparse, rows)
         self.targets = kernel_targets(Y, sample_weight, dtype)
         self.objective = kernel_objective(
-            model["activation"], model["out_activation"], dtype, model["alpha"]
-        )
+            model["activation"], model["out_activation"], dtype, model["alpha"],
+            line_search=True,
+        )  # fmt: skip
         grads = np.empty_like(params)
         self.net = kernel_net(params, grads, layer_units, X.shape[0])
         announce_compile(loss_and_gradient)

@@ -76,6 +76,23 @@ def test_full_batch_objective(act, out, loss_name, k, weighted, sparse, dtype):
     np.testing.assert_allclose(grad, expected_grad, **TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_only_the_line_search_objective_takes_the_library_tanh(dtype):
+    """L-BFGS's objective computes tanh with the C library (numpy's values
+    but for rare last-bit differences, which its line search tells apart);
+    epochs and prediction use the vectorised tanh. Other activations are the
+    same for both."""
+    rng = np.random.default_rng(1)
+    X, Y, _, params, units = problem(rng, "log_loss", 3, dtype)
+    model = dict(activation="tanh", out_activation="softmax", alpha=0.1)
+    objective = engine.FullBatchObjective(X, Y, None, params, units, model)
+    assert objective.objective.act == engine.LIBRARY_TANH
+    epoch = engine.kernel_objective("tanh", "softmax", dtype, 0.1)
+    assert epoch.act == engine.ACTIVATION_CODES["tanh"] != engine.LIBRARY_TANH
+    relu = engine.kernel_objective("relu", "softmax", dtype, 0.1, line_search=True)
+    assert relu.act == engine.ACTIVATION_CODES["relu"]
+
+
 MODEL = dict(
     activation="tanh", out_activation="softmax", alpha=0.01, momentum=0.9,
     beta_1=0.9, beta_2=0.999, epsilon=1e-8, batch_size=5,

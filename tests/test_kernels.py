@@ -221,16 +221,7 @@ def test_vector_exp_loop_is_simd_without_calls():
 @njit
 def tanh_each(x, out):
     for j in range(x.shape[0]):
-        out[j] = fv.float32_fast_tanh(x[j])
-
-
-arithmetic_tanh64 = njit(fv.TANH_FLOAT64)
-
-
-@njit
-def tanh_each_arithmetic(x, out):
-    for j in range(x.shape[0]):
-        out[j] = arithmetic_tanh64(x[j])
+        out[j] = fv.vector_tanh(x[j])
 
 
 def tanh_inputs(dtype):
@@ -244,55 +235,62 @@ def tanh_inputs(dtype):
     return x.astype(dtype)
 
 
-def ulp_errors(out, x, dtype):
-    """Errors of ``out`` in units in the last place of float64 numpy's tanh
-    rounded to ``dtype``; exact entries (0, +-1, NaN) are checked here."""
+@pytest.mark.parametrize("dtype,max_ulp", [(np.float32, 2.0), (np.float64, 3.0)])
+def test_vector_tanh_within_a_few_ulp_of_numpy(dtype, max_ulp):
+    """Against float64 numpy's tanh rounded to the dtype: within 2 units in
+    the last place in float32 (most results exact) and 3 in float64, and
+    exact signed zeros, +-1 and NaN."""
+    x = tanh_inputs(dtype)
+    out = np.full_like(x, 7.0)
+    tanh_each(x, out)
     expected = np.tanh(x.astype(np.float64)).astype(dtype)
     exact = ~np.isfinite(x) | (expected == 0)
     np.testing.assert_array_equal(out[exact], expected[exact])
     assert np.array_equal(np.signbit(out[exact]), np.signbit(expected[exact]))
     step = np.spacing(np.abs(expected[~exact])).astype(np.float64)
-    return np.abs(out[~exact].astype(np.float64) - expected[~exact]) / step
+    error = np.abs(out[~exact].astype(np.float64) - expected[~exact]) / step
+    assert error.max() <= max_ulp
+    if dtype == np.float32:
+        assert np.median(error) == 0.0
 
 
-def test_float32_tanh_within_two_ulp_of_numpy():
-    """The float32 arithmetic tanh: at most 2 units in the last place, most
-    results exact, and exact signed zeros, +-1 and NaN."""
-    x = tanh_inputs(np.float32)
-    out = np.full_like(x, 7.0)
-    tanh_each(x, out)
-    error = ulp_errors(out, x, np.float32)
-    assert error.max() <= 2.0
-    assert np.median(error) == 0.0
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_library_tanh_is_the_c_library(dtype):
+    """The L-BFGS objective's tanh (LIBRARY_TANH) is the C library's: bit for
+    bit ``math.tanh`` in float64, ``tanhf`` (within 2 units in the last place
+    of the rounded float64 value) in float32; its derivative is tanh's."""
+    x = tanh_inputs(dtype)[:2000].reshape(40, 50)
+    x = np.where(np.isfinite(x), x, 0.5).astype(dtype)
+    A = np.empty_like(x)
+    fa.inplace_bias_activation(x.copy(), np.zeros(50, dtype), A, fa.LIBRARY_TANH)
+    expected = np.vectorize(math.tanh)(x.astype(np.float64)).astype(dtype)
+    if dtype == np.float64:
+        np.testing.assert_array_equal(A, expected)
+    else:
+        np.testing.assert_array_max_ulp(A, expected, maxulp=2)
+    delta = np.ones_like(x)
+    expected = np.ones_like(x)
+    fa.inplace_activation_derivative(x, A, delta, fa.LIBRARY_TANH)
+    fa.inplace_activation_derivative(x, A, expected, fa.TANH)
+    np.testing.assert_array_equal(delta, expected)
 
 
-def test_float64_arithmetic_tanh_within_three_ulp():
-    """The float64 arithmetic tanh, which float64 fits do not use: at most
-    3 units in the last place."""
-    x = tanh_inputs(np.float64)
-    out = np.full_like(x, 7.0)
-    tanh_each_arithmetic(x, out)
-    assert ulp_errors(out, x, np.float64).max() <= 3.0
-
-
-def test_float64_fast_functions_are_the_c_library():
-    """float64 keeps the C library's tanh and exp, bit for bit, so float64
+def test_float64_logistic_exp_is_the_c_library():
+    """float64 keeps the C library's exponential in the logistic, so float64
     fits keep scikit-learn's numbers."""
-    x = tanh_inputs(np.float64)
-    out = np.empty_like(x)
-    tanh_each(x, out)
-    np.testing.assert_array_equal(out, [math.tanh(v) for v in x])
     assert fv.float32_fast_exp(0.7) == math.exp(0.7)
 
 
-def test_float32_tanh_loop_is_simd_without_calls():
-    """The float32 tanh loop compiles to vector code with no call into the
-    C library's ``tanhf``."""
-    x = np.zeros(4, np.float32)
-    tanh_each(x, np.empty_like(x))
-    ir = tanh_each.inspect_llvm((numba.typeof(x), numba.typeof(x)))
-    assert "x float>" in ir
-    assert "@tanhf" not in ir and "@expf" not in ir
+def test_tanh_loops_are_simd_without_calls():
+    """The tanh loop compiles to vector code with no call into the C
+    library's ``tanh`` or ``exp``, in both precisions."""
+    for dtype, vector in [(np.float32, "x float>"), (np.float64, "x double>")]:
+        x = np.zeros(4, dtype)
+        tanh_each(x, np.empty_like(x))
+        ir = tanh_each.inspect_llvm((numba.typeof(x), numba.typeof(x)))
+        assert vector in ir
+        for name in ("@tanh", "@tanhf", "@exp", "@expf"):
+            assert name + "(" not in ir
 
 
 # ----------------------------------------------------------------------------

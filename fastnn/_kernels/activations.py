@@ -16,9 +16,13 @@ import math
 from numba import njit
 
 from .._config import JIT, JIT_INTERNAL
-from .._lowlevel.vecmath import float32_fast_exp, float32_fast_tanh
+from .._lowlevel.vecmath import float32_fast_exp, vector_tanh
 
 IDENTITY, LOGISTIC, TANH, RELU, LEAKY_RELU, ELU, GELU, SILU, SOFTPLUS = range(9)
+# tanh through the C library's ``tanh`` instead of the vectorised one: the
+# same values as numpy's but for rare last-bit differences, for objectives
+# whose optimiser tells those apart (L-BFGS's line search).
+LIBRARY_TANH = 9
 
 ACTIVATION_CODES = {
     "identity": IDENTITY,
@@ -144,7 +148,9 @@ def activation(z, code):
     if code == LOGISTIC:
         return logistic(z)
     if code == TANH:
-        return float32_fast_tanh(z)
+        return vector_tanh(z)
+    if code == LIBRARY_TANH:
+        return math.tanh(z)
     if code == LEAKY_RELU:
         return leaky_relu(z)
     if code == ELU:
@@ -165,7 +171,7 @@ def activation_prime(z, a, code):
         return 1.0
     if code == LOGISTIC:
         return logistic_prime(z, a)
-    if code == TANH:
+    if code == TANH or code == LIBRARY_TANH:
         return tanh_prime(z, a)
     if code == LEAKY_RELU:
         return leaky_relu_prime(z, a)
@@ -206,7 +212,7 @@ def inplace_bias_activation(Z, b, A, code):
             for j in range(m):
                 z = Z[i, j] + b[j]
                 Z[i, j] = z
-                A[i, j] = float32_fast_tanh(z)
+                A[i, j] = vector_tanh(z)
         return
     if code == LOGISTIC:
         for i in range(n):
@@ -246,7 +252,7 @@ def inplace_activation_derivative(Z, A, delta, code):
         return
     if code == IDENTITY:
         return
-    if code == TANH:
+    if code == TANH or code == LIBRARY_TANH:
         for i in range(n):
             for j in range(m):
                 delta[i, j] *= tanh_prime(Z[i, j], A[i, j])

@@ -184,21 +184,20 @@ def overload_float32_fast_exp(x):
     return None
 
 
-def float32_fast_tanh(x):
-    """``tanh(x)``: vectorising arithmetic in float32, the C library's in float64.
+def vector_tanh(x):
+    """``tanh(x)`` in the precision of ``x``; vectorises in jitted loops.
 
-    As :func:`float32_fast_exp`, for the same reason: the arithmetic version
-    is within 3 units in the last place in float64, not close enough to
-    numpy's for L-BFGS to take the same steps as scikit-learn.
+    Called from Python, this is ``math.tanh``; in jitted code it is the
+    arithmetic version above, for float32 and float64 arguments.
     """
     return math.tanh(x)
 
 
-@overload(float32_fast_tanh, jit_options=JIT_OVERLOAD)
-def overload_float32_fast_tanh(x):
-    """Pick the float32 arithmetic or the float64 library ``tanh``."""
+@overload(vector_tanh, jit_options=JIT_OVERLOAD)
+def overload_vector_tanh(x):
+    """Pick the float32 or float64 ``tanh`` by the argument's type."""
     if x == types.float32:
         return TANH_FLOAT32
     if x == types.float64:
-        return lambda x: math.tanh(x)
+        return TANH_FLOAT64
     return None
