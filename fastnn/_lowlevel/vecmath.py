@@ -92,36 +92,35 @@ def make_exp(ftype, itype, degree, limit, mantissa_bits, exponent_bias):
     coefficients = tuple(ftype(1.0 / math.factorial(k)) for k in range(degree, -1, -1))
     shift, bias, one = itype(mantissa_bits), itype(exponent_bias), itype(1)
 
-    def exp(x):
+    def reduce(x):
+        """``r`` and the two factors of ``2**n``, for ``x = n ln2 + r``."""
         t = x if x > lo else lo
         t = t if t < hi else hi
         n = np.floor(t * log2e + half)
         r = (t - n * head) - n * tail
-        p = coefficients[0]
-        for k in range(1, degree + 1):
-            p = p * r + coefficients[k]
         power = itype(n)
         half_power = power >> one
         first = float_from_bits(itype((half_power + bias) << shift))
         second = float_from_bits(itype((power - half_power + bias) << shift))
+        return r, first, second
+
+    reduce = njit(reduce, inline="always", **JIT_OVERLOAD)
+
+    def exp(x):
+        r, first, second = reduce(x)
+        p = coefficients[0]
+        for k in range(1, degree + 1):
+            p = p * r + coefficients[k]
         result = (p * first) * second
         return result if x == x else x
 
     def expm1(x):
-        t = x if x > lo else lo
-        t = t if t < hi else hi
-        n = np.floor(t * log2e + half)
-        r = (t - n * head) - n * tail
+        r, first, second = reduce(x)
         q = coefficients[0]
         for k in range(1, degree):
             q = q * r + coefficients[k]
-        q = q * r
-        power = itype(n)
-        half_power = power >> one
-        first = float_from_bits(itype((half_power + bias) << shift))
-        second = float_from_bits(itype((power - half_power + bias) << shift))
         scale = first * second
-        result = scale * q + (scale - unit)
+        result = scale * (q * r) + (scale - unit)
         return result if x == x else x
 
     return exp, expm1
