@@ -4,7 +4,12 @@ Every kernel module imports :data:`JIT` (and :data:`JIT_NOGIL` for kernels that
 may run while other Python threads work) instead of spelling out its own
 options. :data:`JIT_INLINE` is for small helpers with one or two callers,
 which numba inlines into them instead of compiling them as functions of their
-own (each compiled function costs compile time). :data:`JIT_OVERLOAD` is for
+own (each compiled function costs compile time), and for the passes between
+the entry points and the array kernels (``forward``, ``backward``, the output
+loss, the optimizer step, the prefetch): numba links the machine code of every
+callee into its caller and optimises and emits it again there, so each level
+of compiled functions between an entry point and the leaves compiles everything
+below it once more. :data:`JIT_OVERLOAD` is for
 ``numba.extending.overload`` implementations, which are compiled into (and
 cached with) their callers. :data:`JIT_INTERNAL` is for functions that only
 other kernels call: numba compiles them without the wrapper that lets Python

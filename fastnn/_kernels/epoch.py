@@ -14,7 +14,7 @@ that fits in different threads run in parallel.
 import numpy as np
 from numba import njit
 
-from .._config import JIT, JIT_INLINE, JIT_INTERNAL, JIT_NOGIL
+from .._config import JIT, JIT_INLINE, JIT_NOGIL
 from .._lowlevel.prefetch import gather_rows, prefetch_next_batch
 from .dropout import backward_dropout, draw_masks, forward_dropout
 from .layers import backward, finish_gradient, forward, l2_penalty
@@ -53,7 +53,7 @@ def weight_sum(targets, rows):
     return sw_sum
 
 
-@njit(**JIT_INTERNAL)
+@njit(**JIT_INLINE)
 def forward_loss(net, batch, targets, objective):
     """Forward pass, output loss and output delta of one batch.
 
@@ -80,7 +80,7 @@ def forward_loss(net, batch, targets, objective):
     return output_loss(net, batch, targets, objective)
 
 
-@njit(**JIT_INTERNAL)
+@njit(**JIT_INLINE)
 def output_loss(net, batch, targets, objective):
     """Output loss and delta of a batch whose forward pass is done.
 

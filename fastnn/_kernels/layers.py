@@ -23,7 +23,7 @@ with ``factor = -lr / sw_sum, keep = momentum``.
 import numpy as np
 from numba import njit
 
-from .._config import JIT, JIT_INLINE, JIT_INTERNAL
+from .._config import JIT, JIT_INLINE
 from .._lowlevel.blas import gemm_transposed_left
 from .._lowlevel.products import (
     csr_rows_dot,
@@ -72,7 +72,7 @@ def input_product(batch, W, Z):
         np.dot(batch.X, W, Z)
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def forward(net, batch, act):
     """``Z_i = A_{i-1} W_i + b_i`` and ``A_i = f(Z_i)`` through every layer.
 
@@ -160,7 +160,7 @@ def bias_gradient(gb, D, factor, keep):
             gb[k] *= factor
 
 
-@njit(**JIT_INTERNAL)
+@njit(**JIT_INLINE)
 def backward(net, batch, act, factor, keep):
     """Backward pass from the output delta (in the workspace) into ``net.grads``.
 

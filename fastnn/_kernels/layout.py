@@ -48,7 +48,10 @@ Targets = namedtuple("Targets", ["Y", "sw", "weighted"])
 Objective = namedtuple("Objective", ["act", "out", "eps", "alpha"])
 
 # Rows of the workspace layout: pre-activations, activations, deltas, W^T.
-Z_ROWS, A_ROWS, D_ROWS, WT_BLOCK = range(4)
+# NumPy integers rather than Python ints: numba types a Python int constant
+# passed as an argument as a literal, and would compile :func:`buffer` once
+# per row.
+Z_ROWS, A_ROWS, D_ROWS, WT_BLOCK = (np.int64(row) for row in range(4))
 
 
 SMALL_PRODUCT = 100**3

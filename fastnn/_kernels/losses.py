@@ -28,7 +28,7 @@ import math
 
 from numba import njit
 
-from .._config import JIT, JIT_INTERNAL
+from .._config import JIT, JIT_INLINE, JIT_INTERNAL
 from .._lowlevel.vecmath import vector_exp
 from .activations import logistic
 
@@ -177,7 +177,7 @@ def output_activation(z, code):
     return logistic(z)
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def output_loss_and_delta(Z, A, delta, Y, rows, sw, code, eps, sw_sum):
     """Output activation, loss, and dL/dZ = (A - Y) * sample_weight.
 

@@ -19,7 +19,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from .._config import JIT, JIT_INTERNAL
+from .._config import JIT, JIT_INLINE, JIT_INTERNAL
 from .._lowlevel.blas import INT32_MAX, xaxpy
 
 SGD, ADAM = 0, 1
@@ -188,7 +188,7 @@ def optimizer_step(params, grads, optimizer):
     fused_optimizer_step(params, grads, optimizer, 0.0, 1.0, 0, coeffs)
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def fused_optimizer_step(params, raw, optimizer, alpha, inv_sw, n_coef, coeffs):
     """Scale raw gradient sums, add the L2 term and update, in one pass.
 

@@ -26,7 +26,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .._config import JIT, JIT_INTERNAL
+from .._config import JIT, JIT_INLINE
 
 CACHE_LINE_BYTES = 64  # x86-64 and ARMv8 data cache line
 TOUCH_LINES = (
@@ -164,7 +164,7 @@ def gather_rows(X, rows, out):
             dst[j] = src[j]
 
 
-@njit(**JIT_INTERNAL)
+@njit(**JIT_INLINE)
 def prefetch_next_batch(A, order, start, batch_size):
     """Prefetch the rows of A of the batch at ``start``; touch the one after.
 
