@@ -551,9 +551,34 @@ def test_gemm_transposed_left(shape, dtype):
     assert_close(C, product, dtype, scale=bound)
 
 
+@njit
+def numba_dot(A, B, out):
+    np.dot(A, B, out)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("transpose_b", [False, True], ids=["B", "B.T"])
+@pytest.mark.parametrize(
+    "m,k,n",
+    [(5, 7, 3), (1, 7, 3), (5, 7, 1), (1, 7, 1), (0, 7, 3), (5, 0, 3), (40, 30, 20)],
+)
+def test_matmul_is_numbas_np_dot(m, k, n, transpose_b, dtype):
+    rng = np.random.default_rng(21)
+    A = rng.normal(size=(m, k)).astype(dtype)
+    B = rng.normal(size=(n, k) if transpose_b else (k, n)).astype(dtype)
+    expected = np.full((m, n), np.nan, dtype)
+    numba_dot(A, B.T if transpose_b else B, expected)
+    out = np.full((m, n), np.nan, dtype)
+    fblas.matmul(A, B, out, np.bool_(transpose_b))
+    np.testing.assert_array_equal(out, expected)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_blas_calls_check_shapes(dtype):
     A, D = np.ones((3, 2), dtype), np.ones((4, 5), dtype)
+    for transpose_b in (fblas.NOT_TRANSPOSED, fblas.TRANSPOSED):
+        with pytest.raises(ValueError, match="shapes do not match"):
+            fblas.matmul(A, D, np.ones((3, 5), dtype), transpose_b)
     with pytest.raises(ValueError, match="shapes do not match"):
         fblas.gemm_transposed_left(A, D, np.ones((2, 5), dtype), 1.0, 0.0)
     with pytest.raises(ValueError, match="shapes do not match"):

@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT, JIT_INLINE, JIT_INTERNAL
+from .._lowlevel.blas import NOT_TRANSPOSED, matmul
 from .._lowlevel.products import delta_through_weights
 from .._lowlevel.views import borrowed_matrix
 from .activations import activation, activation_prime, inplace_bias_activation
@@ -96,7 +97,7 @@ def forward_dropout(net, batch, act, dropout):
         if i == 0:
             input_product(batch, W, Z)
         else:
-            np.dot(buffer(net, A_ROWS, i - 1, nb), W, Z)
+            matmul(buffer(net, A_ROWS, i - 1, nb), W, Z, NOT_TRANSPOSED)
         if i == last:
             inplace_add_bias(Z, b)
             continue

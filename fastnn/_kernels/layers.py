@@ -12,19 +12,19 @@ Backward, from the output delta ``D_L = dL/dZ_L`` down to the first layer::
     dL/db_i  = sum over rows of D_i
     D_{i-1}  = (D_i W_i^T) * f'(Z_{i-1})
 
-The products are ``np.dot`` with ``out=`` on contiguous views of the
-workspace, and :mod:`fastnn._lowlevel` for the weight gradients (BLAS with
-``alpha`` and ``beta``), CSR inputs and small ``D W^T`` products. The
+The products are :func:`fastnn._lowlevel.blas.matmul` (``np.dot`` with
+``out=``) on contiguous views of the workspace, and :mod:`fastnn._lowlevel`
+for the weight gradients (BLAS with ``alpha`` and ``beta``), CSR inputs and
+small ``D W^T`` products. The
 backward pass writes ``factor * (A^T D, sum D) + keep * grads``: the raw sums
 with ``factor = 1, keep = 0``, or a momentum step folded into the products
 with ``factor = -lr / sw_sum, keep = momentum``.
 """
 
-import numpy as np
 from numba import njit
 
 from .._config import JIT, JIT_INLINE
-from .._lowlevel.blas import gemm_transposed_left
+from .._lowlevel.blas import NOT_TRANSPOSED, gemm_transposed_left, matmul, xdot
 from .._lowlevel.products import (
     csr_rows_dot,
     csr_rows_transpose_dot,
@@ -69,7 +69,7 @@ def input_product(batch, W, Z):
         data, indices, indptr = batch.csr
         csr_rows_dot(data, indices, indptr, batch.rows, W, Z)
     else:
-        np.dot(batch.X, W, Z)
+        matmul(batch.X, W, Z, NOT_TRANSPOSED)
 
 
 @njit(**JIT_INLINE)
@@ -97,7 +97,7 @@ def forward(net, batch, act):
         if i == 0:
             input_product(batch, W, Z)
         else:
-            np.dot(buffer(net, A_ROWS, i - 1, nb), W, Z)
+            matmul(buffer(net, A_ROWS, i - 1, nb), W, Z, NOT_TRANSPOSED)
         if i < last:
             inplace_bias_activation(Z, b, buffer(net, A_ROWS, i, nb), act)
         else:
@@ -240,5 +240,5 @@ def l2_penalty(net):
     for i in range(net.units.shape[0] - 1):
         size = net.units[i] * net.units[i + 1]
         W = borrowed_vector(net.params, net.offsets[0, i], size)
-        total += np.dot(W, W)
+        total += xdot(size, W, 1, W, 1)
     return total

@@ -1,6 +1,7 @@
 """Hardware-level building blocks that the kernels' maths calls.
 
-* :mod:`.blas` calls SciPy's BLAS by symbol name, with ``alpha`` and ``beta``.
+* :mod:`.blas` calls SciPy's BLAS by symbol name, with ``alpha`` and ``beta``,
+  and holds :func:`~.blas.matmul`, the layers' ``np.dot``.
 * :mod:`.products` holds the products whose fast form is not a plain
   ``np.dot``: CSR inputs, and ``D W^T`` through a contiguous copy of ``W^T``.
 * :mod:`.prefetch` gathers a batch's rows and prefetches the next batch's.

@@ -17,10 +17,10 @@ with a transposed view of ``W`` is that case. For products that small,
 :func:`delta_through_weights` first copies ``W^T`` into a contiguous block.
 """
 
-import numpy as np
 from numba import njit
 
 from .._config import JIT
+from .blas import NOT_TRANSPOSED, TRANSPOSED, matmul
 
 # OpenBLAS's small-matrix kernels take products of up to this many
 # multiply-adds; larger ones go through its packed path either way.
@@ -45,12 +45,12 @@ def delta_through_weights(D, W, WT, D_prev):
     """
     fan_in, fan_out = W.shape
     if D.shape[0] * fan_in * fan_out > SMALL_PRODUCT:
-        np.dot(D, W.T, D_prev)
+        matmul(D, W, D_prev, TRANSPOSED)
         return
     for r in range(fan_in):
         for k in range(fan_out):
             WT[k, r] = W[r, k]
-    np.dot(D, WT, D_prev)
+    matmul(D, WT, D_prev, NOT_TRANSPOSED)
 
 
 @njit(**JIT)
