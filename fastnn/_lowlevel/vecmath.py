@@ -143,6 +143,16 @@ TANH_FLOAT32 = make_tanh(njit(EXPM1_FLOAT32, **JIT_OVERLOAD), np.float32)
 TANH_FLOAT64 = make_tanh(njit(EXPM1_FLOAT64, **JIT_OVERLOAD), np.float64)
 
 
+def by_precision(function, float32_impl, float64_impl):
+    """Compile calls of ``function`` in jitted code by the argument's type.
+
+    float32 arguments get ``float32_impl`` and float64 ones ``float64_impl``;
+    ``function`` itself is what Python calls.
+    """
+    impls = {types.float32: float32_impl, types.float64: float64_impl}
+    overload(function, jit_options=JIT_OVERLOAD)(lambda x: impls.get(x))
+
+
 def vector_exp(x):
     """``e**x`` in the precision of ``x``; vectorises in jitted loops.
 
@@ -150,16 +160,6 @@ def vector_exp(x):
     arithmetic version above, for float32 and float64 arguments.
     """
     return math.exp(x)
-
-
-@overload(vector_exp, jit_options=JIT_OVERLOAD)
-def overload_vector_exp(x):
-    """Pick the float32 or float64 exponential by the argument's type."""
-    if x == types.float32:
-        return EXP_FLOAT32
-    if x == types.float64:
-        return EXP_FLOAT64
-    return None
 
 
 def float32_fast_exp(x):
@@ -173,16 +173,6 @@ def float32_fast_exp(x):
     return math.exp(x)
 
 
-@overload(float32_fast_exp, jit_options=JIT_OVERLOAD)
-def overload_float32_fast_exp(x):
-    """Pick the float32 arithmetic or the float64 library exponential."""
-    if x == types.float32:
-        return EXP_FLOAT32
-    if x == types.float64:
-        return lambda x: math.exp(x)
-    return None
-
-
 def vector_tanh(x):
     """``tanh(x)`` in the precision of ``x``; vectorises in jitted loops.
 
@@ -192,11 +182,6 @@ def vector_tanh(x):
     return math.tanh(x)
 
 
-@overload(vector_tanh, jit_options=JIT_OVERLOAD)
-def overload_vector_tanh(x):
-    """Pick the float32 or float64 ``tanh`` by the argument's type."""
-    if x == types.float32:
-        return TANH_FLOAT32
-    if x == types.float64:
-        return TANH_FLOAT64
-    return None
+by_precision(vector_exp, EXP_FLOAT32, EXP_FLOAT64)
+by_precision(float32_fast_exp, EXP_FLOAT32, lambda x: math.exp(x))
+by_precision(vector_tanh, TANH_FLOAT32, TANH_FLOAT64)
