@@ -298,8 +298,10 @@ def kernel_inputs(X, dtype):
     Returns
     -------
     inputs : Inputs
-        Read-only views: C-contiguous X (no copy if it already is) with empty
-        CSR arrays, or an empty dense array with X's CSR arrays.
+        Read-only views: C-contiguous X (no copy if it already is) with
+        ``csr == ()``, or an empty dense array with X's CSR arrays. Dense and
+        CSR inputs thus have kernels of their own, each compiled without the
+        other's products.
     """
     if sp.issparse(X):
         X = X.tocsr()
@@ -310,9 +312,8 @@ def kernel_inputs(X, dtype):
         )
         (dense,) = read_only(np.empty((0, X.shape[1]), dtype=dtype))
         return Inputs(dense, csr, True)
-    empty = read_only(np.empty(0, dtype), np.empty(0, np.int64), np.empty(0, np.int64))
     (dense,) = read_only(np.ascontiguousarray(X, dtype=dtype))
-    return Inputs(dense, empty, False)
+    return Inputs(dense, (), False)
 
 
 def kernel_targets(Y, sample_weight, dtype):

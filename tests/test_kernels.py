@@ -884,10 +884,11 @@ OPT = {
 }
 
 
-def run_epoch_pair(prob, batch_size, solver, sparse):
+def run_epoch_pair(prob, batch_size, solver, sparse, csr_arrays_when_dense=True):
     """Train one epoch with the kernel and the twin from the same state.
 
     ``prob`` holds X, Y, sw, order, params, units, act, loss_name and alpha.
+    Dense inputs carry empty CSR arrays, or ``()`` as the engine passes them.
     """
     X, params, sw, order = prob["X"], prob["params"], prob["sw"], prob["order"]
     dtype = params.dtype
@@ -907,7 +908,7 @@ def run_epoch_pair(prob, batch_size, solver, sparse):
         Xk, csr = np.empty((0, X.shape[1]), dtype), csr_arrays(sp.csr_matrix(X))
         Xbuf = np.empty((0, X.shape[1]), dtype)
     else:
-        Xk, csr = X, empty_csr(dtype)
+        Xk, csr = X, empty_csr(dtype) if csr_arrays_when_dense else ()
         Xbuf = np.empty((batch_size, X.shape[1]), dtype)
     params = params.copy()
     targets = fnet.Targets(
@@ -978,6 +979,21 @@ def test_train_epoch_every_activation_and_loss(act, loss_name, k, dtype):
     prob = epoch_problem(rng, 13, [4, 5, k], act, loss_name, 1e-3, dtype)
     kernel, twin = run_epoch_pair(prob, 4, "sgd", False)
     check_epoch(kernel, twin, "sgd", dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("solver", ["sgd", "folded", "adam"])
+def test_train_epoch_without_csr_arrays_is_the_same(solver, dtype):
+    # The engine's dense inputs carry () for the CSR arrays: the kernels then
+    # compile without the CSR products, and must compute the same bits.
+    rng = np.random.default_rng(18)
+    prob = epoch_problem(rng, 20, [6, 5, 3], "relu", "log_loss", 1e-2, dtype, True)
+    with_arrays, twin = run_epoch_pair(prob, 7, solver, False)
+    without, _ = run_epoch_pair(prob, 7, solver, False, csr_arrays_when_dense=False)
+    check_epoch(without, twin, solver, dtype)
+    assert without[0] == with_arrays[0]
+    for a, b in zip(without[1:3], with_arrays[1:3], strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_train_epoch_checks_hyper_length():

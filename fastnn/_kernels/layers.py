@@ -26,8 +26,8 @@ from numba import njit
 from .._config import JIT, JIT_INLINE
 from .._lowlevel.blas import NOT_TRANSPOSED, gemm_transposed_left, matmul, xdot
 from .._lowlevel.products import (
-    csr_rows_dot,
-    csr_rows_transpose_dot,
+    batch_csr_dot,
+    batch_csr_transpose_dot,
     delta_through_weights,
 )
 from .._lowlevel.views import borrowed_vector
@@ -66,8 +66,7 @@ def input_product(batch, W, Z):
         Receives the product.
     """
     if batch.sparse:
-        data, indices, indptr = batch.csr
-        csr_rows_dot(data, indices, indptr, batch.rows, W, Z)
+        batch_csr_dot(batch, W, Z)
     else:
         matmul(batch.X, W, Z, NOT_TRANSPOSED)
 
@@ -123,8 +122,7 @@ def weight_gradient(net, batch, i, D, factor, keep):
     """
     gW = coef(net.grads, net, i)
     if i == 0 and batch.sparse:
-        data, indices, indptr = batch.csr
-        csr_rows_transpose_dot(data, indices, indptr, batch.rows, D, gW, factor, keep)
+        batch_csr_transpose_dot(batch, D, gW, factor, keep)
     else:
         nb = batch.rows.shape[0]
         A_prev = batch.X if i == 0 else buffer(net, A_ROWS, i - 1, nb)

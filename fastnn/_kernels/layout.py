@@ -29,7 +29,9 @@ per combination of dtypes, not per instance):
   dtype's machine epsilon and the L2 penalty.
 
 A sparse X travels as its CSR arrays with an empty dense array, a dense X as
-itself with empty CSR arrays; the ``sparse`` field says which. Unit sample
+itself with ``()`` in place of the CSR arrays (or with empty CSR arrays); the
+``sparse`` field says which. With ``()``, the kernels compile without the CSR
+products (:func:`fastnn._lowlevel.products.batch_csr_dot`). Unit sample
 weights travel as an empty array, with ``weighted`` false.
 """
 

@@ -17,9 +17,10 @@ with a transposed view of ``W`` is that case. For products that small,
 :func:`delta_through_weights` first copies ``W^T`` into a contiguous block.
 """
 
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
-from .._config import JIT
+from .._config import JIT, JIT_OVERLOAD
 from .blas import NOT_TRANSPOSED, TRANSPOSED, matmul
 
 # OpenBLAS's small-matrix kernels take products of up to this many
@@ -110,3 +111,52 @@ def csr_rows_transpose_dot(data, indices, indptr, rows, D, out, factor, keep):
             col = indices[p]
             for k in range(m):
                 out[col, k] += v * D[i, k]
+
+
+def has_csr_arrays(batch):
+    """Whether a batch's type carries CSR arrays (a dense one has ``()``)."""
+    csr = batch.types[batch.fields.index("csr")]
+    return not (isinstance(csr, types.BaseTuple) and len(csr) == 0)
+
+
+def batch_csr_dot(batch, W, out):
+    """``out = X[rows] @ W`` for a batch of CSR rows (jitted code only).
+
+    For a batch whose type has no CSR arrays (``csr == ()``, a dense X), it
+    compiles to nothing: a kernel compiled for dense inputs then leaves the
+    CSR products out. Callers call it only when ``batch.sparse``.
+    """
+
+
+def batch_csr_transpose_dot(batch, D, out, factor, keep):
+    """``out = factor * X[rows].T @ D + keep * out`` for a batch of CSR rows.
+
+    Jitted code only; compiles to nothing for a dense batch, as
+    :func:`batch_csr_dot`.
+    """
+
+
+@overload(batch_csr_dot, jit_options=JIT_OVERLOAD)
+def overload_batch_csr_dot(batch, W, out):
+    """:func:`csr_rows_dot` on the batch's CSR arrays, if its type has any."""
+    if not has_csr_arrays(batch):
+        return lambda batch, W, out: None
+
+    def impl(batch, W, out):
+        data, indices, indptr = batch.csr
+        csr_rows_dot(data, indices, indptr, batch.rows, W, out)
+
+    return impl
+
+
+@overload(batch_csr_transpose_dot, jit_options=JIT_OVERLOAD)
+def overload_batch_csr_transpose_dot(batch, D, out, factor, keep):
+    """:func:`csr_rows_transpose_dot` on the batch's CSR arrays, if any."""
+    if not has_csr_arrays(batch):
+        return lambda batch, D, out, factor, keep: None
+
+    def impl(batch, D, out, factor, keep):
+        data, indices, indptr = batch.csr
+        csr_rows_transpose_dot(data, indices, indptr, batch.rows, D, out, factor, keep)
+
+    return impl
