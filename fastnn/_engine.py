@@ -458,7 +458,10 @@ class EpochRunner:
             scikit-learn's epoch loss.
         """
         hyper = pack_hyper(learning_rate, self.model)
-        optimizer = Optimizer(self.solver, hyper, state, step)
+        # Without Adam's step counter, SGD kernels compile without Adam.
+        optimizer = Optimizer(
+            self.solver, hyper, state, step if self.solver == ADAM else ()
+        )
         if self.dropout is not None:
             return train_epoch_dropout(
                 self.net, self.inputs, self.targets, self.objective, optimizer,

@@ -884,11 +884,12 @@ OPT = {
 }
 
 
-def run_epoch_pair(prob, batch_size, solver, sparse, csr_arrays_when_dense=True):
+def run_epoch_pair(prob, batch_size, solver, sparse, as_the_engine=False):
     """Train one epoch with the kernel and the twin from the same state.
 
     ``prob`` holds X, Y, sw, order, params, units, act, loss_name and alpha.
-    Dense inputs carry empty CSR arrays, or ``()`` as the engine passes them.
+    Dense inputs carry empty CSR arrays and SGD optimizers a step counter,
+    or, ``as_the_engine``, ``()`` for both, as the engine passes them.
     """
     X, params, sw, order = prob["X"], prob["params"], prob["sw"], prob["order"]
     dtype = params.dtype
@@ -908,7 +909,7 @@ def run_epoch_pair(prob, batch_size, solver, sparse, csr_arrays_when_dense=True)
         Xk, csr = np.empty((0, X.shape[1]), dtype), csr_arrays(sp.csr_matrix(X))
         Xbuf = np.empty((0, X.shape[1]), dtype)
     else:
-        Xk, csr = X, empty_csr(dtype) if csr_arrays_when_dense else ()
+        Xk, csr = X, () if as_the_engine else empty_csr(dtype)
         Xbuf = np.empty((batch_size, X.shape[1]), dtype)
     params = params.copy()
     targets = fnet.Targets(
@@ -918,9 +919,9 @@ def run_epoch_pair(prob, batch_size, solver, sparse, csr_arrays_when_dense=True)
         fa.ACTIVATION_CODES[prob["act"]], LOSS_CODE[prob["loss_name"]],
         eps_of(dtype), prob["alpha"],
     )  # fmt: skip
-    optimizer = fo.Optimizer(
-        fo.ADAM if solver == "adam" else fo.SGD, hyper, state, step
-    )
+    adam = solver == "adam"
+    counter = () if as_the_engine and not adam else step
+    optimizer = fo.Optimizer(fo.ADAM if adam else fo.SGD, hyper, state, counter)
     # Folded momentum accumulates the products straight into the velocity.
     grads = state[0] if fold else np.empty_like(params)
     kernel = ft.train_epoch_folded if fold else ft.train_epoch
@@ -982,14 +983,15 @@ def test_train_epoch_every_activation_and_loss(act, loss_name, k, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("solver", ["sgd", "folded", "adam"])
-def test_train_epoch_without_csr_arrays_is_the_same(solver, dtype):
-    # The engine's dense inputs carry () for the CSR arrays: the kernels then
-    # compile without the CSR products, and must compute the same bits.
+@pytest.mark.parametrize("solver", ["sgd", "nesterov", "folded", "adam"])
+def test_train_epoch_as_the_engine_calls_it_is_the_same(solver, dtype):
+    # The engine's dense inputs carry () for the CSR arrays, and its SGD
+    # optimizers () for Adam's step: the kernels then compile without the CSR
+    # products and without Adam's update, and must compute the same bits.
     rng = np.random.default_rng(18)
     prob = epoch_problem(rng, 20, [6, 5, 3], "relu", "log_loss", 1e-2, dtype, True)
     with_arrays, twin = run_epoch_pair(prob, 7, solver, False)
-    without, _ = run_epoch_pair(prob, 7, solver, False, csr_arrays_when_dense=False)
+    without, _ = run_epoch_pair(prob, 7, solver, False, as_the_engine=True)
     check_epoch(without, twin, solver, dtype)
     assert without[0] == with_arrays[0]
     for a, b in zip(without[1:3], with_arrays[1:3], strict=True):

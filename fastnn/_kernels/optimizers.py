@@ -17,9 +17,10 @@ import math
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
-from .._config import JIT, JIT_INLINE, JIT_INTERNAL
+from .._config import JIT, JIT_INLINE, JIT_INTERNAL, JIT_OVERLOAD
 from .._lowlevel.blas import INT32_MAX, xaxpy
 
 SGD, ADAM = 0, 1
@@ -39,8 +40,9 @@ hyper : ndarray of shape (N_HYPER,), float64
     Hyper-parameters at the positions ``LR``, ``MOMENTUM``, ...
 state : ndarray of shape (2, n_params)
     SGD: row 0 holds the velocities. Adam: rows hold m and v.
-step : ndarray of shape (1,), int64
-    Adam's time step, incremented in place.
+step : ndarray of shape (1,), int64, or ()
+    Adam's time step, incremented in place; an SGD optimizer may pass ``()``,
+    and kernels compiled for it then leave Adam's update out.
 """
 
 
@@ -207,7 +209,7 @@ def fused_optimizer_step(params, raw, optimizer, alpha, inv_sw, n_coef, coeffs):
     coeffs : ndarray of shape (N_COEFFS,), dtype of params
         Scratch space for the scalars in the parameters' dtype.
     """
-    hyper, state, step = optimizer.hyper, optimizer.state, optimizer.step
+    hyper, state = optimizer.hyper, optimizer.state
     if optimizer.solver == SGD:
         coeffs[0] = hyper[LR]
         coeffs[1] = hyper[MOMENTUM]
@@ -217,6 +219,27 @@ def fused_optimizer_step(params, raw, optimizer, alpha, inv_sw, n_coef, coeffs):
             params, raw, state[0], coeffs, hyper[NESTEROV] != 0, n_coef
         )
     else:
+        adam_step(params, raw, optimizer, alpha, inv_sw, n_coef, coeffs)
+
+
+def adam_step(params, raw, optimizer, alpha, inv_sw, n_coef, coeffs):
+    """The Adam branch of :func:`fused_optimizer_step` (jitted code only).
+
+    For an optimizer whose ``step`` is ``()`` (an SGD optimizer, as the
+    engine passes it) it compiles to nothing, so that kernels compiled for
+    SGD leave Adam's update out.
+    """
+
+
+@overload(adam_step, jit_options=JIT_OVERLOAD)
+def overload_adam_step(params, raw, optimizer, alpha, inv_sw, n_coef, coeffs):
+    """Adam's update, if the optimizer's type has a step counter."""
+    step_type = optimizer.types[optimizer.fields.index("step")]
+    if isinstance(step_type, types.BaseTuple) and len(step_type) == 0:
+        return lambda params, raw, optimizer, alpha, inv_sw, n_coef, coeffs: None
+
+    def impl(params, raw, optimizer, alpha, inv_sw, n_coef, coeffs):
+        hyper, state, step = optimizer.hyper, optimizer.state, optimizer.step
         step[0] += 1
         coeffs[0] = hyper[LR]
         coeffs[1] = hyper[BETA_1]
@@ -225,3 +248,5 @@ def fused_optimizer_step(params, raw, optimizer, alpha, inv_sw, n_coef, coeffs):
         coeffs[4] = alpha
         coeffs[5] = inv_sw
         adam_update_raw(params, raw, state[0], state[1], coeffs, step[0], n_coef)
+
+    return impl
