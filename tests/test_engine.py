@@ -135,6 +135,53 @@ def test_epoch_runner(solver, sparse, dtype, monkeypatch):
         np.testing.assert_allclose(state[0], opt["velocity"], **TOL[dtype])
 
 
+def run_all_operations(X, Y, sw, params, units, model, monkeypatch):
+    """Two epochs, the full-batch loss and gradient, and a prediction."""
+    monkeypatch.setattr(engine, "FOLD_LAYER", 0 if model.get("fold") else 10**12)
+    runner = engine.EpochRunner(X, Y, sw, params, units, model)
+    state, step = engine.new_optimizer_state(params)
+    order = np.arange(Y.shape[0], dtype=np.int64)[::-1].copy()
+    losses = [runner.run_epoch(order, state, step, 0.05) for _ in range(2)]
+    objective = engine.FullBatchObjective(X, Y, sw, params, units, model)
+    loss, grad = objective.loss_and_gradient()
+    pred = engine.predict(X, params, units, model["activation"], "softmax")
+    return losses + [loss], [params, state, step, grad, pred]
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("solver", ["sgd", "nesterov", "folded", "adam"])
+def test_jit_fallback_values_compute_the_same_bits(solver, sparse, monkeypatch):
+    rng = np.random.default_rng(3)
+    X, Y, sw, params, units = problem(rng, "log_loss", 3, np.float32)
+    X = sp.csr_matrix(X) if sparse else X
+    model = dict(
+        MODEL, solver="adam" if solver == "adam" else "sgd",
+        nesterovs_momentum=solver == "nesterov", fold=solver == "folded",
+    )  # fmt: skip
+    results = []
+    for fallback in (False, True):
+        monkeypatch.setattr(engine, "_FALLBACK", {"on": fallback})
+        runner = engine.EpochRunner(X, Y, sw, params.copy(), units, model)
+        assert runner.lean == fallback
+        assert (runner.inputs.csr == ()) == (fallback and not sparse)
+        results.append(
+            run_all_operations(X, Y, sw, params.copy(), units, model, monkeypatch)
+        )
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_precompiling_gives_the_kernels_their_general_values(monkeypatch):
+    monkeypatch.setattr(engine, "_FALLBACK", {"on": None})
+    monkeypatch.setattr(engine, "_COMPILE_NOTICE", {"shown": True})
+    monkeypatch.setattr(engine, "general_core_cached", lambda: False)
+    assert engine.jit_fallback()
+    monkeypatch.setattr(engine, "_FALLBACK", {"on": None})
+    engine.quiet_compile()
+    assert not engine.jit_fallback()
+
+
 def test_fold_momentum_policy(monkeypatch):
     large, small = [300, 256, 3], [300, 8, 3]
     assert engine.largest_layer(large) >= engine.FOLD_LAYER
