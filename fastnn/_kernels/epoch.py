@@ -146,9 +146,9 @@ def next_batch(inputs, Y, order, start, batch_size, Xbuf):
     -------
     batch : Batch
     """
-    stop = min(start + batch_size, order.shape[0])
-    rows = order[start:stop]
-    Xb = Xbuf[: stop - start]
+    rows = order[start : start + batch_size]
+    stop = start + rows.shape[0]
+    Xb = Xbuf[: rows.shape[0]]
     if not inputs.sparse:
         gather_rows(inputs.X, rows, Xb)
         prefetch_next_batch(inputs.X, order, stop, batch_size)
@@ -325,7 +325,7 @@ def predict(net, inputs, act, out, block, result):
     last = net.units.shape[0] - 2
     rows = np.arange(n)
     for start in range(0, n, block):
-        stop = min(start + block, n)
+        stop = start + block if start + block < n else n
         batch = Batch(inputs.X[start:stop], inputs.csr, inputs.sparse, rows[start:stop])
         forward(net, batch, act)
         Z = buffer(net, Z_ROWS, last, stop - start)

@@ -231,7 +231,7 @@ def adam_step(params, raw, optimizer, alpha, inv_sw, n_coef, coeffs):
     """
 
 
-@overload(adam_step, jit_options=JIT_OVERLOAD)
+@overload(adam_step, jit_options=JIT_OVERLOAD, inline="always")
 def overload_adam_step(params, raw, optimizer, alpha, inv_sw, n_coef, coeffs):
     """Adam's update, if the optimizer's type has a step counter."""
     step_type = optimizer.types[optimizer.fields.index("step")]

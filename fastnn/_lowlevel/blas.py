@@ -162,7 +162,7 @@ def gemm_transposed_left(A, D, C, scale, keep):
     q = D.shape[1]
     if D.shape[0] != n_rows or C.shape[0] != p or C.shape[1] != q:
         raise ValueError("gemm_transposed_left: shapes do not match")
-    if max(n_rows, p, q) > INT32_MAX:  # BLAS takes 32-bit sizes, not counts
+    if n_rows > INT32_MAX or p > INT32_MAX or q > INT32_MAX:  # 32-bit BLAS sizes
         raise ValueError("gemm_transposed_left: too large for 32-bit BLAS")
     if p == 0 or q == 0:
         return

@@ -108,8 +108,8 @@ def touch_rows(A, rows):
     n_rows, n_cols = A.shape
     if n_cols == 0:
         return
-    step = max(1, CACHE_LINE_BYTES // A.itemsize)
-    stop = min(n_cols, TOUCH_LINES * step)
+    step = CACHE_LINE_BYTES // A.itemsize if A.itemsize < CACHE_LINE_BYTES else 1
+    stop = n_cols if n_cols < TOUCH_LINES * step else TOUCH_LINES * step
     for i in range(rows.shape[0]):
         if rows[i] < 0 or rows[i] >= n_rows:
             continue
@@ -133,7 +133,7 @@ def prefetch_rows(A, rows):
     n_cols = A.shape[1]
     if n_cols == 0:
         return
-    step = max(1, CACHE_LINE_BYTES // A.itemsize)
+    step = CACHE_LINE_BYTES // A.itemsize if A.itemsize < CACHE_LINE_BYTES else 1
     for i in range(rows.shape[0]):
         start = rows[i] * n_cols
         for j in range(0, n_cols, step):
@@ -184,8 +184,8 @@ def prefetch_next_batch(A, order, start, batch_size):
     batch_size : int
         Rows per batch.
     """
-    n = order.shape[0]
-    rows = order[min(start, n) : min(start + batch_size, n)]
-    after = order[min(start + batch_size, n) : min(start + 2 * batch_size, n)]
+    # Slices stop at the end of ``order``, as Python's do.
+    rows = order[start : start + batch_size]
+    after = order[start + batch_size : start + 2 * batch_size]
     prefetch_rows(A, rows)
     touch_rows(A, after)

@@ -136,7 +136,7 @@ def batch_csr_transpose_dot(batch, D, out, factor, keep):
     """
 
 
-@overload(batch_csr_dot, jit_options=JIT_OVERLOAD)
+@overload(batch_csr_dot, jit_options=JIT_OVERLOAD, inline="always")
 def overload_batch_csr_dot(batch, W, out):
     """:func:`csr_rows_dot` on the batch's CSR arrays, if its type has any."""
     if not has_csr_arrays(batch):
@@ -149,7 +149,7 @@ def overload_batch_csr_dot(batch, W, out):
     return impl
 
 
-@overload(batch_csr_transpose_dot, jit_options=JIT_OVERLOAD)
+@overload(batch_csr_transpose_dot, jit_options=JIT_OVERLOAD, inline="always")
 def overload_batch_csr_transpose_dot(batch, D, out, factor, keep):
     """:func:`csr_rows_transpose_dot` on the batch's CSR arrays, if any."""
     if not has_csr_arrays(batch):
