@@ -25,10 +25,11 @@ import threading
 import numpy as np
 import scipy.sparse as sp
 import threadpoolctl
-from numba import types
+from numba.core import event as numba_event
 from threadpoolctl import ThreadpoolController
 
 from ._kernels.activations import ACTIVATION_CODES, LIBRARY_TANH, TANH
+from ._kernels.codes import static_code, static_value
 from ._kernels.dropout import Dropout
 from ._kernels.epoch import (
     loss_and_gradient,
@@ -97,24 +98,22 @@ def kernel_cache_path(kernel=train_epoch):
     return kernel._cache.cache_path
 
 
-def compiled_core_problem(kernel=train_epoch):
-    """Why ``kernel`` does not load from numba's cache for this machine, if so.
+def compiled_core_problem():
+    """Why numba's cache lacks the compiled core for this machine, if it does.
 
-    Reads the kernel's cache index: it must exist, come from this numba
-    version and this source, and hold an entry for this CPU.
-
-    Parameters
-    ----------
-    kernel : numba dispatcher, default=train_epoch
-        A cached kernel.
+    Reads the epoch kernel's cache index: it must exist, come from this numba
+    version and this source, and hold the kernel compiled for this CPU with
+    run-time activation codes (what ``python -m fastnn --precompile``
+    compiles), not only the kernels that first fits compiled for their
+    static codes (:func:`jit_fallback`).
 
     Returns
     -------
     reason : str or None
-        None when the cache holds the kernel for this machine.
+        None when the cache holds the compiled core for this machine.
     """
     try:
-        cache = kernel._cache
+        cache = train_epoch._cache
         index = cache._cache_file._index_path
         where = cache.cache_path
         if not os.path.exists(index):
@@ -125,88 +124,86 @@ def compiled_core_problem(kernel=train_epoch):
                 f"the compiled core in {where} is from another numba version "
                 "or fastnn source"
             )
-        magic = kernel.targetctx.codegen().magic_tuple()
-        if not any(key[1] == magic for key in overloads):
+        magic = train_epoch.targetctx.codegen().magic_tuple()
+        here = [key[0] for key in overloads if key[1] == magic]
+        if not here:
             return f"the compiled core in {where} is for another CPU"
+        if not any(static_value(objective_act_type(args)) is None for args in here):
+            return f"no compiled core in {where}"
     except Exception:  # noqa: BLE001 - numba internals moved: assume cached
         return None
     return None
 
 
-def announce_compile(kernel):
-    """Say once per process, on stderr, that the kernels compile, and why.
+def objective_act_type(arg_types):
+    """The numba type of ``objective.act`` in an epoch kernel's signature."""
+    objective = arg_types[3]
+    return objective.types[objective.fields.index("act")]
 
-    Parameters
-    ----------
-    kernel : numba dispatcher
-        The kernel about to run; nothing is said when it is already
-        compiled in this process or loads from numba's cache.
+
+class CompileNotice(numba_event.Listener):
+    """Says once per process, on stderr, that fastnn's kernels compile, and why.
+
+    Listens to numba's compile events, so it speaks when a kernel starts
+    compiling, not when one loads from numba's cache.
     """
-    if _COMPILE_NOTICE["shown"]:
-        return
-    _COMPILE_NOTICE["shown"] = True
-    if kernel.overloads:
-        return
-    reason = compiled_core_problem(kernel)
-    if reason is not None:
+
+    def on_start(self, event):
+        """Print the notice at the first compile of a fastnn kernel."""
+        if _COMPILE_NOTICE["shown"]:
+            return
+        function = getattr(event.data.get("dispatcher"), "py_func", None)
+        if not getattr(function, "__module__", "").startswith("fastnn."):
+            return
+        _COMPILE_NOTICE["shown"] = True
+        reason = compiled_core_problem() or (
+            f"{function.__name__} for these inputs is not in the compiled core"
+        )
         print(
             f"fastnn: compiling kernels for this machine ({reason}); run "
             "`python -m fastnn --precompile` once to cache them",
             file=sys.stderr,
         )
 
+    def on_end(self, event):
+        """Nothing to do when a compile ends."""
+
+
+numba_event.register("numba:compile", CompileNotice())
+
 
 def quiet_compile():
-    """Compile the compiled core, without the notice of :func:`announce_compile`.
+    """Compile the compiled core, without the notice of :class:`CompileNotice`.
 
-    Precompiling: the kernels get their general values, not the lean ones of
-    :func:`jit_fallback`.
+    Precompiling: the kernels get their run-time codes and general values,
+    not the static codes and lean values of :func:`jit_fallback`.
     """
     _COMPILE_NOTICE["shown"] = True
     _FALLBACK["on"] = False
 
 
 def jit_fallback():
-    """Whether the kernels get lean values, so that a first fit compiles less.
+    """Whether the kernels get static codes and lean values (no compiled core).
 
     The compiled core (``python -m fastnn --precompile``) holds the kernels
-    compiled for their general values: dense X with empty CSR arrays, SGD
-    with Adam's step counter, so that one specialisation serves dense and
-    CSR inputs, SGD and Adam. Without it, fits compile their kernels, and
-    the engine then passes ``()`` in place of a dense X's CSR arrays and of
-    an SGD optimizer's step counter: numba compiles those kernels without the
-    CSR products and without Adam's update (to the same bits), about 1 s
-    less for a first fit. Decided once per process, from numba's cache.
+    compiled for run-time activation codes and general values: dense X with
+    empty CSR arrays, SGD with Adam's step counter, so that one
+    specialisation serves every activation, dense and CSR inputs, SGD and
+    Adam. Without it, fits compile their kernels, and the engine then passes
+    the activation as a static code (:mod:`fastnn._kernels.codes`) and
+    ``()`` in place of a dense X's CSR arrays and of an SGD optimizer's step
+    counter: numba compiles the kernels for that activation alone, without
+    the CSR products and without Adam's update (to the same bits), which
+    makes a first fit about 2 s shorter. Decided once per process, from
+    numba's cache.
 
     Returns
     -------
     fallback : bool
     """
     if _FALLBACK["on"] is None:
-        _FALLBACK["on"] = not general_core_cached()
+        _FALLBACK["on"] = compiled_core_problem() is not None
     return _FALLBACK["on"]
-
-
-def general_core_cached(kernel=train_epoch):
-    """Whether numba's cache holds ``kernel`` compiled for its general values.
-
-    An entry for this CPU whose inputs carry CSR arrays and whose optimizer
-    carries a step counter (what the precompile compiles).
-    """
-    try:
-        cache = kernel._cache
-        if not os.path.exists(cache._cache_file._index_path):
-            return False
-        magic = kernel.targetctx.codegen().magic_tuple()
-        for args, key_magic, *_ in cache._cache_file._load_index():
-            inputs, optimizer = args[1], args[4]
-            csr = inputs.types[inputs.fields.index("csr")]
-            step = optimizer.types[optimizer.fields.index("step")]
-            if key_magic == magic and not is_empty_tuple(csr, step):
-                return True
-    except Exception:  # noqa: BLE001 - numba internals moved: general values
-        return True
-    return False
 
 
 def largest_layer(layer_units):
@@ -337,11 +334,6 @@ def read_only(*arrays):
     return tuple(views)
 
 
-def is_empty_tuple(*numba_types):
-    """Whether any of the numba types is the type of ``()``."""
-    return any(isinstance(t, types.BaseTuple) and len(t) == 0 for t in numba_types)
-
-
 def kernel_inputs(X, dtype, lean=False):
     """X as the kernels take it, dense or CSR, without densifying it.
 
@@ -391,13 +383,27 @@ def kernel_objective(activation, out_activation, dtype, alpha, line_search=False
     library's: its values are numpy's but for rare last-bit differences, and
     the line search tells even those apart, so L-BFGS then takes
     scikit-learn's steps. Epochs and prediction use the vectorised ``tanh``.
+    Without the compiled core the activation travels as a static code
+    (:func:`activation_code`).
     """
     act = ACTIVATION_CODES[activation]
     if line_search and act == TANH:
         act = LIBRARY_TANH
     return Objective(
-        act, OUTPUT_CODES[out_activation], float(np.finfo(dtype).eps), float(alpha)
+        activation_code(act),
+        OUTPUT_CODES[out_activation],
+        float(np.finfo(dtype).eps),
+        float(alpha),
     )
+
+
+def activation_code(code):
+    """``code`` as the kernels take it: static on the JIT fallback.
+
+    See :func:`jit_fallback` and :mod:`fastnn._kernels.codes`: a static code
+    compiles the kernels for that one activation.
+    """
+    return static_code(code) if jit_fallback() else code
 
 
 def kernel_net(params, grads, layer_units, n_rows, backward=True):
@@ -498,7 +504,6 @@ class EpochRunner:
         )
         n_rows = 0 if self.inputs.sparse else self.batch_size
         self.Xbuf = np.empty((n_rows, X.shape[1]), dtype)
-        announce_compile(train_epoch)
 
     def run_epoch(self, order, state, step, learning_rate):
         """Train one epoch over the samples in ``order``.
@@ -559,7 +564,6 @@ class FullBatchObjective:
         )  # fmt: skip
         grads = np.empty_like(params)
         self.net = kernel_net(params, grads, layer_units, X.shape[0])
-        announce_compile(loss_and_gradient)
 
     def loss_and_gradient(self):
         """Loss and gradient at the current ``params``.
@@ -602,7 +606,6 @@ def predict(X, params, layer_units, activation, out_activation):
     block = PREDICT_BLOCK
     net = kernel_net(params, np.empty(0, dtype), layer_units, block, backward=False)
     result = np.empty((X.shape[0], int(layer_units[-1])), dtype=dtype)
-    act = ACTIVATION_CODES[activation]
-    announce_compile(predict_kernel)
+    act = activation_code(ACTIVATION_CODES[activation])
     predict_kernel(net, inputs, act, OUTPUT_CODES[out_activation], block, result)
     return result

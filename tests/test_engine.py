@@ -86,11 +86,13 @@ def test_only_the_line_search_objective_takes_the_library_tanh(dtype):
     X, Y, _, params, units = problem(rng, "log_loss", 3, dtype)
     model = dict(activation="tanh", out_activation="softmax", alpha=0.1)
     objective = engine.FullBatchObjective(X, Y, None, params, units, model)
-    assert objective.objective.act == engine.LIBRARY_TANH
+    code = engine.activation_code  # static codes without the compiled core
+    assert objective.objective.act == code(engine.LIBRARY_TANH)
     epoch = engine.kernel_objective("tanh", "softmax", dtype, 0.1)
-    assert epoch.act == engine.ACTIVATION_CODES["tanh"] != engine.LIBRARY_TANH
+    assert epoch.act == code(engine.ACTIVATION_CODES["tanh"])
+    assert engine.ACTIVATION_CODES["tanh"] != engine.LIBRARY_TANH
     relu = engine.kernel_objective("relu", "softmax", dtype, 0.1, line_search=True)
-    assert relu.act == engine.ACTIVATION_CODES["relu"]
+    assert relu.act == code(engine.ACTIVATION_CODES["relu"])
 
 
 MODEL = dict(
@@ -172,10 +174,34 @@ def test_jit_fallback_values_compute_the_same_bits(solver, sparse, monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("activation", ["relu", "logistic", "identity", "gelu"])
+def test_static_activation_codes_compute_the_same_bits(activation, monkeypatch):
+    rng = np.random.default_rng(4)
+    X, Y, sw, params, units = problem(rng, "log_loss", 3, np.float64)
+    results = []
+    for fallback in (False, True):
+        monkeypatch.setattr(engine, "_FALLBACK", {"on": fallback})
+        model = dict(
+            MODEL, solver="sgd", nesterovs_momentum=False, activation=activation
+        )
+        if activation == "relu":  # and the masked passes of dropout
+            state = np.array([7], dtype=np.uint64)
+            model.update(dropout_rates=(0.2, 0.3), dropout_state=state)
+        act = engine.kernel_objective(activation, "softmax", np.float64, 0.0).act
+        code = engine.ACTIVATION_CODES[activation]
+        assert act == (engine.static_code(code) if fallback else code)
+        results.append(
+            run_all_operations(X, Y, sw, params.copy(), units, model, monkeypatch)
+        )
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_precompiling_gives_the_kernels_their_general_values(monkeypatch):
     monkeypatch.setattr(engine, "_FALLBACK", {"on": None})
     monkeypatch.setattr(engine, "_COMPILE_NOTICE", {"shown": True})
-    monkeypatch.setattr(engine, "general_core_cached", lambda: False)
+    monkeypatch.setattr(engine, "compiled_core_problem", lambda: "no compiled core")
     assert engine.jit_fallback()
     monkeypatch.setattr(engine, "_FALLBACK", {"on": None})
     engine.quiet_compile()

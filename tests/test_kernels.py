@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from fastnn._kernels import activations as fa
+from fastnn._kernels import codes as fcodes
 from fastnn._kernels import epoch as ft
 from fastnn._kernels import layers as flay
 from fastnn._kernels import layout as fnet
@@ -164,6 +165,51 @@ def test_inplace_activation_derivative(act, dtype):
     expected = ref.activation_derivative_product(Z, delta, act)
     fa.inplace_activation_derivative(Z, A, delta, fa.ACTIVATION_CODES[act])
     assert_close(delta, expected, dtype)
+
+
+@njit
+def bias_activation_by(Z, b, A, code):
+    fa.bias_activation(Z, b, A, code)
+
+
+@njit
+def activation_derivative_by(Z, A, delta, code):
+    fa.activation_derivative(Z, A, delta, code)
+
+
+@njit
+def code_value_of(code):
+    return fcodes.code_value(code)
+
+
+@pytest.mark.parametrize("act", [*ACTS, "library_tanh"])
+def test_static_codes_compile_the_same_arithmetic(act):
+    """A static code picks the activation at compile time, with the bits of
+    the run-time code, and both match the numpy twin."""
+    if act == "library_tanh":
+        code, act = fa.LIBRARY_TANH, "tanh"
+    else:
+        code = fa.ACTIVATION_CODES[act]
+    static = fcodes.static_code(code)
+    assert fcodes.static_value(numba.typeof(static)) == code
+    assert fcodes.static_value(numba.typeof(code)) is None
+    assert code_value_of(static) == code_value_of(code) == code
+    rng = np.random.default_rng(5)
+    Z = (2 * rng.normal(size=(6, 5))).astype(np.float32)
+    b = rng.normal(size=5).astype(np.float32)
+    delta = rng.normal(size=Z.shape).astype(np.float32)
+    results = []
+    for c in (code, static):
+        Zc, A, Dc = Z.copy(), np.full_like(Z, np.nan), delta.copy()
+        bias_activation_by(Zc, b, A, c)
+        activation_derivative_by(Zc, A, Dc, c)
+        results.append((Zc, A, Dc))
+    for runtime, compiled in zip(*results, strict=True):
+        np.testing.assert_array_equal(runtime, compiled)
+    Z_expected, A_expected = ref.bias_activation(Z, b, act)
+    assert_close(results[1][1], A_expected, np.float32)
+    expected = ref.activation_derivative_product(Z_expected, delta, act)
+    assert_close(results[1][2], expected, np.float32)
 
 
 # ----------------------------------------------------------------------------

@@ -8,15 +8,23 @@ activation ``a = f(z)`` so it can use whichever is cheaper.
 
 The array kernels at the bottom fuse the bias add with the activation
 (``A = f(Z + b)``) and the chain-rule product (``delta *= f'(Z)``) into one
-pass over the layer.
+pass over the layer. relu, tanh and logistic have a kernel each, the other
+activations share one through the scalar functions, and
+:func:`inplace_bias_activation` / :func:`inplace_activation_derivative` pick
+among them by the code at run time. The layers call :func:`bias_activation`
+and :func:`activation_derivative`, which take the code at compile time
+instead when it is static (:mod:`fastnn._kernels.codes`), so that a kernel
+compiled for one activation holds that activation's loop alone.
 """
 
 import math
 
 from numba import njit
+from numba.extending import overload
 
-from .._config import JIT, JIT_INTERNAL
+from .._config import JIT, JIT_INLINE, JIT_INTERNAL, JIT_OVERLOAD
 from .._lowlevel.vecmath import float32_fast_exp, vector_tanh
+from .codes import code_value, static_value
 
 IDENTITY, LOGISTIC, TANH, RELU, LEAKY_RELU, ELU, GELU, SILU, SOFTPLUS = range(9)
 # tanh through the C library's ``tanh`` instead of the vectorised one: the
@@ -184,6 +192,50 @@ def activation_prime(z, a, code):
     return softplus_prime(z, a)
 
 
+@njit(**JIT_INLINE)
+def inplace_bias_relu(Z, b, A):
+    """``Z += b`` then ``A = relu(Z)``, one pass over the layer."""
+    n, m = Z.shape
+    for i in range(n):
+        for j in range(m):
+            z = Z[i, j] + b[j]
+            Z[i, j] = z
+            A[i, j] = z if z > 0 else 0.0
+
+
+@njit(**JIT_INLINE)
+def inplace_bias_tanh(Z, b, A):
+    """``Z += b`` then ``A = tanh(Z)`` (vectorised tanh), one pass."""
+    n, m = Z.shape
+    for i in range(n):
+        for j in range(m):
+            z = Z[i, j] + b[j]
+            Z[i, j] = z
+            A[i, j] = vector_tanh(z)
+
+
+@njit(**JIT_INLINE)
+def inplace_bias_logistic(Z, b, A):
+    """``Z += b`` then ``A = logistic(Z)``, one pass over the layer."""
+    n, m = Z.shape
+    for i in range(n):
+        for j in range(m):
+            z = Z[i, j] + b[j]
+            Z[i, j] = z
+            A[i, j] = logistic(z)
+
+
+@njit(**JIT_INLINE)
+def inplace_bias_by_code(Z, b, A, code):
+    """``Z += b`` then ``A = f(Z)`` through the scalar :func:`activation`."""
+    n, m = Z.shape
+    for i in range(n):
+        for j in range(m):
+            z = Z[i, j] + b[j]
+            Z[i, j] = z
+            A[i, j] = activation(z, code)
+
+
 @njit(**JIT)
 def inplace_bias_activation(Z, b, A, code):
     """Fused ``Z += b`` then ``A = f(Z)``, one pass over the layer.
@@ -199,33 +251,51 @@ def inplace_bias_activation(Z, b, A, code):
     code : int
         Activation code from :data:`ACTIVATION_CODES`.
     """
-    n, m = Z.shape
     if code == RELU:
-        for i in range(n):
-            for j in range(m):
-                z = Z[i, j] + b[j]
-                Z[i, j] = z
-                A[i, j] = z if z > 0 else 0.0
-        return
-    if code == TANH:
-        for i in range(n):
-            for j in range(m):
-                z = Z[i, j] + b[j]
-                Z[i, j] = z
-                A[i, j] = vector_tanh(z)
-        return
-    if code == LOGISTIC:
-        for i in range(n):
-            for j in range(m):
-                z = Z[i, j] + b[j]
-                Z[i, j] = z
-                A[i, j] = logistic(z)
-        return
+        inplace_bias_relu(Z, b, A)
+    elif code == TANH:
+        inplace_bias_tanh(Z, b, A)
+    elif code == LOGISTIC:
+        inplace_bias_logistic(Z, b, A)
+    else:
+        inplace_bias_by_code(Z, b, A, code)
+
+
+@njit(**JIT_INLINE)
+def inplace_relu_derivative(Z, delta):
+    """``delta *= relu'(Z)``: zero where ``Z <= 0``."""
+    n, m = Z.shape
     for i in range(n):
         for j in range(m):
-            z = Z[i, j] + b[j]
-            Z[i, j] = z
-            A[i, j] = activation(z, code)
+            if Z[i, j] <= 0:
+                delta[i, j] = 0.0
+
+
+@njit(**JIT_INLINE)
+def inplace_tanh_derivative(Z, A, delta):
+    """``delta *= 1 - A**2``, with ``A = tanh(Z)``."""
+    n, m = Z.shape
+    for i in range(n):
+        for j in range(m):
+            delta[i, j] *= tanh_prime(Z[i, j], A[i, j])
+
+
+@njit(**JIT_INLINE)
+def inplace_logistic_derivative(Z, A, delta):
+    """``delta *= A (1 - A)``, with ``A = logistic(Z)``."""
+    n, m = Z.shape
+    for i in range(n):
+        for j in range(m):
+            delta[i, j] *= logistic_prime(Z[i, j], A[i, j])
+
+
+@njit(**JIT_INLINE)
+def inplace_derivative_by_code(Z, A, delta, code):
+    """``delta *= f'(Z)`` through the scalar :func:`activation_prime`."""
+    n, m = Z.shape
+    for i in range(n):
+        for j in range(m):
+            delta[i, j] *= activation_prime(Z[i, j], A[i, j], code)
 
 
 @njit(**JIT)
@@ -243,25 +313,58 @@ def inplace_activation_derivative(Z, A, delta, code):
     code : int
         Activation code from :data:`ACTIVATION_CODES`.
     """
-    n, m = Z.shape
     if code == RELU:
-        for i in range(n):
-            for j in range(m):
-                if Z[i, j] <= 0:
-                    delta[i, j] = 0.0
-        return
-    if code == IDENTITY:
-        return
-    if code == TANH or code == LIBRARY_TANH:
-        for i in range(n):
-            for j in range(m):
-                delta[i, j] *= tanh_prime(Z[i, j], A[i, j])
-        return
-    if code == LOGISTIC:
-        for i in range(n):
-            for j in range(m):
-                delta[i, j] *= logistic_prime(Z[i, j], A[i, j])
-        return
-    for i in range(n):
-        for j in range(m):
-            delta[i, j] *= activation_prime(Z[i, j], A[i, j], code)
+        inplace_relu_derivative(Z, delta)
+    elif code == TANH or code == LIBRARY_TANH:
+        inplace_tanh_derivative(Z, A, delta)
+    elif code == LOGISTIC:
+        inplace_logistic_derivative(Z, A, delta)
+    elif code != IDENTITY:
+        inplace_derivative_by_code(Z, A, delta, code)
+
+
+def bias_activation(Z, b, A, code):
+    """:func:`inplace_bias_activation` for a run-time or static code.
+
+    Jitted code only. For a static code (see :mod:`fastnn._kernels.codes`)
+    of relu, tanh or logistic it compiles to that activation's kernel alone.
+    """
+
+
+def activation_derivative(Z, A, delta, code):
+    """:func:`inplace_activation_derivative` for a run-time or static code.
+
+    Jitted code only; a static code of relu, tanh or logistic compiles to
+    that derivative's kernel alone.
+    """
+
+
+@overload(bias_activation, jit_options=JIT_OVERLOAD, inline="always")
+def overload_bias_activation(Z, b, A, code):
+    """The kernel for ``code``: a dedicated one if it is static."""
+    kernel = {
+        RELU: inplace_bias_relu,
+        TANH: inplace_bias_tanh,
+        LOGISTIC: inplace_bias_logistic,
+    }.get(static_value(code))
+    if kernel is not None:
+        return lambda Z, b, A, code: kernel(Z, b, A)
+    return lambda Z, b, A, code: inplace_bias_activation(Z, b, A, code_value(code))
+
+
+@overload(activation_derivative, jit_options=JIT_OVERLOAD, inline="always")
+def overload_activation_derivative(Z, A, delta, code):
+    """The derivative kernel for ``code``: a dedicated one if it is static."""
+    static = static_value(code)
+    if static == RELU:
+        return lambda Z, A, delta, code: inplace_relu_derivative(Z, delta)
+    kernel = {
+        TANH: inplace_tanh_derivative,
+        LIBRARY_TANH: inplace_tanh_derivative,
+        LOGISTIC: inplace_logistic_derivative,
+    }.get(static)
+    if kernel is not None:
+        return lambda Z, A, delta, code: kernel(Z, A, delta)
+    return lambda Z, A, delta, code: inplace_activation_derivative(
+        Z, A, delta, code_value(code)
+    )

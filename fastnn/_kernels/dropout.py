@@ -26,7 +26,8 @@ from .._config import JIT, JIT_INLINE, JIT_INTERNAL
 from .._lowlevel.blas import NOT_TRANSPOSED, matmul
 from .._lowlevel.products import delta_through_weights
 from .._lowlevel.views import borrowed_matrix
-from .activations import activation, activation_prime, inplace_bias_activation
+from .activations import activation, activation_prime, bias_activation
+from .codes import code_value
 from .layers import (
     bias_gradient,
     inplace_add_bias,
@@ -102,7 +103,7 @@ def forward_dropout(net, batch, act, dropout):
             inplace_add_bias(Z, b)
             continue
         A = buffer(net, A_ROWS, i, nb)
-        inplace_bias_activation(Z, b, A, act)
+        bias_activation(Z, b, A, act)
         M = mask(dropout, i, nb, A.shape[1])
         for r in range(nb):
             for k in range(A.shape[1]):
@@ -141,4 +142,4 @@ def backward_dropout(net, batch, act, dropout):
             delta_through_weights(D, W, transposed_coef(net, i), D_prev)
             Z_prev = buffer(net, Z_ROWS, i - 1, nb)
             M = mask(dropout, i - 1, nb, Z_prev.shape[1])
-            inplace_masked_derivative(Z_prev, M, D_prev, act)
+            inplace_masked_derivative(Z_prev, M, D_prev, code_value(act))

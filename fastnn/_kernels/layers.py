@@ -31,7 +31,7 @@ from .._lowlevel.products import (
     delta_through_weights,
 )
 from .._lowlevel.views import borrowed_vector
-from .activations import inplace_activation_derivative, inplace_bias_activation
+from .activations import activation_derivative, bias_activation
 from .layout import A_ROWS, D_ROWS, Z_ROWS, buffer, coef, intercept, transposed_coef
 
 
@@ -98,7 +98,7 @@ def forward(net, batch, act):
         else:
             matmul(buffer(net, A_ROWS, i - 1, nb), W, Z, NOT_TRANSPOSED)
         if i < last:
-            inplace_bias_activation(Z, b, buffer(net, A_ROWS, i, nb), act)
+            bias_activation(Z, b, buffer(net, A_ROWS, i, nb), act)
         else:
             inplace_add_bias(Z, b)
 
@@ -189,7 +189,7 @@ def backward(net, batch, act, factor, keep):
             delta_through_weights(D, W, transposed_coef(net, i), D_prev)
             Z_prev = buffer(net, Z_ROWS, i - 1, nb)
             A_prev = buffer(net, A_ROWS, i - 1, nb)
-            inplace_activation_derivative(Z_prev, A_prev, D_prev, act)
+            activation_derivative(Z_prev, A_prev, D_prev, act)
 
 
 @njit(**JIT)

@@ -25,8 +25,9 @@ per combination of dtypes, not per instance):
 * :class:`Inputs`: all of X, dense or CSR;
 * :class:`Batch`: one batch's rows of X, dense or CSR;
 * :class:`Targets`: Y and the sample weights;
-* :class:`Objective`: the hidden activation code, the output/loss code, the
-  dtype's machine epsilon and the L2 penalty.
+* :class:`Objective`: the hidden activation code (an int, or a static code,
+  :mod:`fastnn._kernels.codes`), the output/loss code, the dtype's machine
+  epsilon and the L2 penalty.
 
 A sparse X travels as its CSR arrays with an empty dense array, a dense X as
 itself with ``()`` in place of the CSR arrays (or with empty CSR arrays); the
