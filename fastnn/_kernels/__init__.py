@@ -3,6 +3,7 @@
 * :mod:`.layout`: the flat parameter buffer, the workspace, and the values
   (namedtuples of arrays and scalars) that the kernels take;
 * :mod:`.activations`: hidden activations ``f`` and ``f'`` side by side;
+* :mod:`.codes`: static codes, an activation chosen at compile time;
 * :mod:`.losses`: output activation, loss and output delta;
 * :mod:`.layers`: ``Z = A W + b`` forward, ``dW = A^T D``, ``db = sum D`` and
   ``D_prev = (D W^T) * f'(Z)`` backward;
