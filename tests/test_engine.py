@@ -198,6 +198,24 @@ def test_static_activation_codes_compute_the_same_bits(activation, monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_prefetching_changes_no_bits(sparse, monkeypatch):
+    rng = np.random.default_rng(6)
+    X, Y, sw, params, units = problem(rng, "log_loss", 3, np.float32)
+    X = sp.csr_matrix(X) if sparse else X
+    model = dict(MODEL, solver="sgd", nesterovs_momentum=True)
+    results = []
+    for limit in (0, 10**12):
+        monkeypatch.setattr(engine, "PREFETCH_BYTES", limit)
+        assert engine.kernel_inputs(X, np.float32).prefetch == (limit == 0)
+        results.append(
+            run_all_operations(X, Y, sw, params.copy(), units, model, monkeypatch)
+        )
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_precompiling_gives_the_kernels_their_general_values(monkeypatch):
     monkeypatch.setattr(engine, "_FALLBACK", {"on": None})
     monkeypatch.setattr(engine, "_COMPILE_NOTICE", {"shown": True})

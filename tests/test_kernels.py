@@ -828,10 +828,10 @@ def test_predict_forward(loss_name, k, sparse, block, dtype):
     net = Net(units, block, dtype, backward=False)
     if sparse:
         inputs = fnet.Inputs(
-            np.empty((0, 6), dtype), csr_arrays(sp.csr_matrix(X)), True
+            np.empty((0, 6), dtype), csr_arrays(sp.csr_matrix(X)), True, False
         )
     else:
-        inputs = fnet.Inputs(X, empty_csr(dtype), False)
+        inputs = fnet.Inputs(X, empty_csr(dtype), False, False)
     result = np.full((11, k), np.nan, dtype)
     act = "gelu"
     ft.predict(
@@ -972,7 +972,8 @@ def run_epoch_pair(prob, batch_size, solver, sparse, as_the_engine=False):
     grads = state[0] if fold else np.empty_like(params)
     kernel = ft.train_epoch_folded if fold else ft.train_epoch
     loss = kernel(
-        net.kernel(params, grads), fnet.Inputs(Xk, csr, sparse), targets, objective,
+        net.kernel(params, grads), fnet.Inputs(Xk, csr, sparse, True), targets,
+        objective,
         optimizer, order, batch_size, Xbuf,
     )  # fmt: skip
     n_batches = -(-len(order) // batch_size)
@@ -1051,7 +1052,7 @@ def test_train_epoch_checks_hyper_length():
     X, Y = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
     params = random_params(rng, [3, 4, 2], dtype)
     state = np.zeros((2, params.size))
-    inputs = fnet.Inputs(X, empty_csr(dtype), False)
+    inputs = fnet.Inputs(X, empty_csr(dtype), False, True)
     targets = fnet.Targets(Y, np.empty(0, dtype), False)
     objective = fnet.Objective(
         fa.ACTIVATION_CODES["relu"], fl.SQUARED_ERROR, eps_of(dtype), 0.0

@@ -198,7 +198,7 @@ def test_predict_kernel_block_sizes(n_rows, block):
     ws_offsets, ws_size = workspace_layout(units, block, backward=False)
     net = Net(est._params, np.empty(0), offsets, units, np.empty(ws_size), ws_offsets)
     predict(
-        net, Inputs(Xp, csr, False), ACTIVATION_CODES["tanh"], SOFTMAX_LOG_LOSS,
+        net, Inputs(Xp, csr, False, False), ACTIVATION_CODES["tanh"], SOFTMAX_LOG_LOSS,
         block, result,
     )  # fmt: skip
     np.testing.assert_allclose(result, _reference_outputs(est, Xp), rtol=1e-12)

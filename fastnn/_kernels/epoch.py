@@ -151,8 +151,10 @@ def next_batch(inputs, Y, order, start, batch_size, Xbuf):
     Xb = Xbuf[: rows.shape[0]]
     if not inputs.sparse:
         gather_rows(inputs.X, rows, Xb)
-        prefetch_next_batch(inputs.X, order, stop, batch_size)
-    prefetch_next_batch(Y, order, stop, batch_size)
+    if inputs.prefetch:
+        if not inputs.sparse:
+            prefetch_next_batch(inputs.X, order, stop, batch_size)
+        prefetch_next_batch(Y, order, stop, batch_size)
     return Batch(Xb, inputs.csr, inputs.sparse, rows)
 
 

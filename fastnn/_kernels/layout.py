@@ -32,7 +32,8 @@ per combination of dtypes, not per instance):
 A sparse X travels as its CSR arrays with an empty dense array, a dense X as
 itself with ``()`` in place of the CSR arrays (or with empty CSR arrays); the
 ``sparse`` field says which. With ``()``, the kernels compile without the CSR
-products (:func:`fastnn._lowlevel.products.batch_csr_dot`). Unit sample
+products (:func:`fastnn._lowlevel.products.batch_csr_dot`). ``prefetch`` says
+whether an epoch prefetches the next batch's rows of X and Y. Unit sample
 weights travel as an empty array, with ``weighted`` false.
 """
 
@@ -45,7 +46,7 @@ from .._config import JIT_INTERNAL
 from .._lowlevel.views import borrowed_matrix, borrowed_vector
 
 Net = namedtuple("Net", ["params", "grads", "offsets", "units", "ws", "ws_offsets"])
-Inputs = namedtuple("Inputs", ["X", "csr", "sparse"])
+Inputs = namedtuple("Inputs", ["X", "csr", "sparse", "prefetch"])
 Batch = namedtuple("Batch", ["X", "csr", "sparse", "rows"])
 Targets = namedtuple("Targets", ["Y", "sw", "weighted"])
 Objective = namedtuple("Objective", ["act", "out", "eps", "alpha"])
