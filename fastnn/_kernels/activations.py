@@ -262,8 +262,8 @@ def inplace_bias_activation(Z, b, A, code):
 
 
 @njit(**JIT_INLINE)
-def inplace_relu_derivative(Z, delta):
-    """``delta *= relu'(Z)``: zero where ``Z <= 0``."""
+def inplace_relu_derivative(Z, A, delta):
+    """``delta *= relu'(Z)``: zero where ``Z <= 0`` (``A`` is not needed)."""
     n, m = Z.shape
     for i in range(n):
         for j in range(m):
@@ -314,7 +314,7 @@ def inplace_activation_derivative(Z, A, delta, code):
         Activation code from :data:`ACTIVATION_CODES`.
     """
     if code == RELU:
-        inplace_relu_derivative(Z, delta)
+        inplace_relu_derivative(Z, A, delta)
     elif code == TANH or code == LIBRARY_TANH:
         inplace_tanh_derivative(Z, A, delta)
     elif code == LOGISTIC:
@@ -339,14 +339,25 @@ def activation_derivative(Z, A, delta, code):
     """
 
 
+# The dedicated kernels a static code compiles alone; other codes compile the
+# run-time dispatch.
+BIAS_ACTIVATION_KERNELS = {
+    RELU: inplace_bias_relu,
+    TANH: inplace_bias_tanh,
+    LOGISTIC: inplace_bias_logistic,
+}
+DERIVATIVE_KERNELS = {
+    RELU: inplace_relu_derivative,
+    TANH: inplace_tanh_derivative,
+    LIBRARY_TANH: inplace_tanh_derivative,
+    LOGISTIC: inplace_logistic_derivative,
+}
+
+
 @overload(bias_activation, jit_options=JIT_OVERLOAD, inline="always")
 def overload_bias_activation(Z, b, A, code):
     """The kernel for ``code``: a dedicated one if it is static."""
-    kernel = {
-        RELU: inplace_bias_relu,
-        TANH: inplace_bias_tanh,
-        LOGISTIC: inplace_bias_logistic,
-    }.get(static_value(code))
+    kernel = BIAS_ACTIVATION_KERNELS.get(static_value(code))
     if kernel is not None:
         return lambda Z, b, A, code: kernel(Z, b, A)
     return lambda Z, b, A, code: inplace_bias_activation(Z, b, A, code_value(code))
@@ -355,14 +366,7 @@ def overload_bias_activation(Z, b, A, code):
 @overload(activation_derivative, jit_options=JIT_OVERLOAD, inline="always")
 def overload_activation_derivative(Z, A, delta, code):
     """The derivative kernel for ``code``: a dedicated one if it is static."""
-    static = static_value(code)
-    if static == RELU:
-        return lambda Z, A, delta, code: inplace_relu_derivative(Z, delta)
-    kernel = {
-        TANH: inplace_tanh_derivative,
-        LIBRARY_TANH: inplace_tanh_derivative,
-        LOGISTIC: inplace_logistic_derivative,
-    }.get(static)
+    kernel = DERIVATIVE_KERNELS.get(static_value(code))
     if kernel is not None:
         return lambda Z, A, delta, code: kernel(Z, A, delta)
     return lambda Z, A, delta, code: inplace_activation_derivative(
