@@ -11,9 +11,9 @@ offers three operations:
 * :func:`predict`: the network's output for every row.
 
 It also holds every performance policy and its threshold: how many BLAS
-threads train a network (:func:`blas_limit`), whether plain momentum is
-folded into the backward products (:func:`fold_momentum`), and how many rows
-a prediction block has.
+threads a fit or a prediction uses (:func:`blas_limit`), whether plain
+momentum is folded into the backward products (:func:`fold_momentum`), and
+how many rows a prediction block has.
 """
 
 import contextlib
@@ -76,8 +76,9 @@ __all__ = [
     "predict",
 ]
 
-# Below this many weights in the largest layer, one BLAS thread beats more:
-# thread wake-ups cost more than the small products save.
+# Below this many weights in the largest layer, one BLAS thread beats more for
+# training and for predicting one block: thread wake-ups cost more than the
+# small products save.
 SMALL_LAYER = 64 * 1024
 # From this many weights in the largest layer, plain momentum is folded into
 # the weight-gradient products: the update of large layers is bound by memory
@@ -215,9 +216,26 @@ def largest_layer(layer_units):
     return max(int(a) * int(b) for a, b in zip(layer_units[:-1], layer_units[1:]))
 
 
-def blas_threads(layer_units):
-    """BLAS thread limit for training a network with ``layer_units``."""
-    return 1 if largest_layer(layer_units) < SMALL_LAYER else None
+def blas_threads(layer_units, n_rows=None):
+    """BLAS thread limit for one fit or prediction of a network.
+
+    Parameters
+    ----------
+    layer_units : sequence of int
+        Units per layer, input and output included.
+    n_rows : int or None
+        Rows to predict; None for a fit.
+
+    Returns
+    -------
+    limit : 1 or None
+        1 for a network whose largest layer has fewer than
+        :data:`SMALL_LAYER` weights, when it trains or predicts at most one
+        :data:`PREDICT_BLOCK` of rows; None (BLAS's own threads) otherwise.
+    """
+    if largest_layer(layer_units) >= SMALL_LAYER:
+        return None
+    return 1 if n_rows is None or n_rows <= PREDICT_BLOCK else None
 
 
 def fold_momentum(layer_units, solver, nesterov):
@@ -271,55 +289,76 @@ def blas_control():
 
 
 class BlasGate:
-    """How many BLAS threads the fits running in this process may use.
+    """How many BLAS threads the fits and predictions in this process may use.
 
     BLAS's thread count is one setting for the whole process, so the gate
-    counts the fits in progress (in any thread) and holds BLAS at one thread
-    while a small network trains (see :func:`blas_threads`) and from the
-    moment two fits overlap until no fit is left; the setting found before is
-    then restored. A single fit therefore keeps the per-network policy, fits
-    in concurrent threads (joblib's threading backend) do not oversubscribe
-    the cores, and no fit sees its thread count change while BLAS may be busy
-    in another thread.
+    counts the fits and predictions in progress (in any thread). It holds BLAS
+    at one thread while one of them runs small products (see
+    :func:`blas_threads`) and from the moment two overlap until none is left;
+    the setting found before is then restored. A single fit or prediction
+    therefore keeps the per-network policy, concurrent threads (joblib's
+    threading backend) do not oversubscribe the cores, and nothing sees its
+    thread count change while BLAS may be busy in another thread.
+
+    Small products must not wake BLAS's workers at all while other threads
+    train: an OpenBLAS worker that ran a product spins on its core for a while
+    afterwards (OpenBLAS's thread timeout), taking that core from them.
     """
 
     def __init__(self, controller=None):
         self._controller = controller or threadpool_controller
         self._lock = threading.Lock()
-        self._n_fits = 0
+        self._n_running = 0
         self._limiter = None  # threadpoolctl's limiter while held at one thread
+        self._local = threading.local()
 
     @contextlib.contextmanager
-    def fit(self, layer_units):
-        """Context of one fit of a network with ``layer_units``."""
+    def run(self, layer_units, n_rows=None):
+        """Context of one fit (``n_rows`` None) or prediction of ``n_rows``.
+
+        A call inside another in the same thread (a fit's validation
+        predictions) runs under the outer call's setting.
+        """
+        if getattr(self._local, "running", False):
+            yield
+            return
+        self._local.running = True
+        try:
+            self._enter(blas_threads(layer_units, n_rows) == 1)
+            try:
+                yield
+            finally:
+                self._leave()
+        finally:
+            self._local.running = False
+
+    def _enter(self, small):
         with self._lock:
-            self._n_fits += 1
-            one = self._n_fits > 1 or blas_threads(layer_units) == 1
-            if one:
-                # Every fit that needs one thread sets it (a cheap call), so
+            self._n_running += 1
+            if self._n_running > 1 or small:
+                # Every call that needs one thread sets it (a cheap call), so
                 # the limit holds even if the count changed since the overlap
                 # began.
                 with blas_control():
                     limiter = self._controller().limit(limits=1, user_api="blas")
                 if self._limiter is None:
                     self._limiter = limiter
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._n_fits -= 1
-                if self._n_fits == 0 and self._limiter is not None:
-                    with blas_control():
-                        self._limiter.restore_original_limits()
-                    self._limiter = None
+
+    def _leave(self):
+        with self._lock:
+            self._n_running -= 1
+            if self._n_running == 0 and self._limiter is not None:
+                with blas_control():
+                    self._limiter.restore_original_limits()
+                self._limiter = None
 
 
 BLAS_GATE = BlasGate()
 
 
-def blas_limit(layer_units):
-    """Context of one fit: BLAS threads as :class:`BlasGate` decides."""
-    return BLAS_GATE.fit(layer_units)
+def blas_limit(layer_units, n_rows=None):
+    """BLAS threads for one fit or prediction, as :class:`BlasGate` decides."""
+    return BLAS_GATE.run(layer_units, n_rows)
 
 
 def read_only(*arrays):
@@ -613,5 +652,6 @@ def predict(X, params, layer_units, activation, out_activation):
     net = kernel_net(params, np.empty(0, dtype), layer_units, block, backward=False)
     result = np.empty((X.shape[0], int(layer_units[-1])), dtype=dtype)
     act = activation_code(ACTIVATION_CODES[activation])
-    predict_kernel(net, inputs, act, OUTPUT_CODES[out_activation], block, result)
+    with blas_limit(layer_units, X.shape[0]):
+        predict_kernel(net, inputs, act, OUTPUT_CODES[out_activation], block, result)
     return result

@@ -259,20 +259,67 @@ class FakeBlas:
         return [{"num_threads": self.threads}]
 
 
+def _in_other_thread(gate, layer_units, n_rows, inside):
+    """Call ``inside()`` while another thread runs ``gate.run(...)``."""
+    entered, done = threading.Event(), threading.Event()
+
+    def other():
+        with gate.run(layer_units, n_rows):
+            entered.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        assert entered.wait(10)
+        return inside()
+    finally:
+        done.set()
+        thread.join()
+
+
 def test_blas_gate_holds_one_thread_while_fits_overlap():
     from fastnn._engine import BlasGate
 
     fake = FakeBlas()
     gate = BlasGate(controller=lambda: fake)
     large, small = [300, 300, 1], [64, 32, 10]
-    with gate.fit(large):
+
+    def overlap():
         assert fake.threads == 2  # a single large fit keeps BLAS's own threads
-        with gate.fit(large):
+        with gate.run(large):
             assert fake.threads == 1  # two fits overlap: one thread each
-        assert fake.threads == 1  # held until the last fit ends
+        return fake.threads
+
+    assert _in_other_thread(gate, large, None, overlap) == 1  # held until the end
     assert fake.threads == 2 and fake.calls[-1] == ("restore", 2)
-    with gate.fit(small):
+    with gate.run(small):
         assert fake.threads == 1  # a small network alone: one thread
+    assert fake.threads == 2
+
+
+def test_blas_gate_counts_predictions_and_not_nested_calls():
+    from fastnn._engine import PREDICT_BLOCK, BlasGate
+
+    fake = FakeBlas()
+    gate = BlasGate(controller=lambda: fake)
+    large, small = [300, 300, 1], [64, 32, 10]
+    with gate.run(small, PREDICT_BLOCK):
+        assert fake.threads == 1  # one small block: one thread
+    with gate.run(small, PREDICT_BLOCK + 1):
+        assert fake.threads == 2  # more blocks of a small network: BLAS's own
+    with gate.run(large, 10):
+        assert fake.threads == 2
+    with gate.run(large):
+        with gate.run(large, 10):
+            assert fake.threads == 2  # the same thread's call inside a fit
+    assert fake.calls == [("limit", 1), ("restore", 2)]
+
+    def predict():
+        with gate.run(large, 10**6):
+            return fake.threads
+
+    assert _in_other_thread(gate, large, None, predict) == 1
     assert fake.threads == 2
 
 

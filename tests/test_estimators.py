@@ -369,6 +369,37 @@ def test_small_nets_train_on_one_blas_thread_and_restore_it(digits, monkeypatch)
     assert all(s == before for s in seen) and after == before
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_small_nets_predict_one_block_on_one_blas_thread(digits, monkeypatch):
+    """Scoring a small network in a threaded search must not wake BLAS's
+    workers; a prediction of many blocks keeps BLAS's own threads."""
+    import threadpoolctl
+
+    from fastnn import _engine
+
+    X, _, y, _ = digits
+    est = MLPClassifier((8,), max_iter=2, random_state=0).fit(X, y)
+    seen = []
+    kernel = _engine.predict_kernel
+
+    def spy(*args):
+        info = threadpoolctl.threadpool_info()
+        seen.append({d["filepath"]: d["num_threads"] for d in info})
+        return kernel(*args)
+
+    monkeypatch.setattr(_engine, "predict_kernel", spy)
+    before = {d["filepath"]: d["num_threads"] for d in threadpoolctl.threadpool_info()}
+    blas = [p for p in before if "blas" in p.lower()]
+    block = X[: _engine.PREDICT_BLOCK]
+    one_thread = est.predict(block)
+    assert blas and all(seen[-1][p] == 1 for p in blas)
+    assert X.shape[0] > _engine.PREDICT_BLOCK
+    np.testing.assert_array_equal(est.predict(X)[: block.shape[0]], one_thread)
+    assert seen[-1] == before
+    after = {d["filepath"]: d["num_threads"] for d in threadpoolctl.threadpool_info()}
+    assert after == before
+
+
 def _fold_flags(monkeypatch, est, X, y):
     """Whether the engine folded momentum, for every epoch of ``est.fit``."""
     from fastnn import _engine
