@@ -306,8 +306,14 @@ def _subprocess_figures(repeats):
     lines += memory.describe(mem)
     epochs = 2 if smoke_mode() else 40
     grid = search.measure(1 if smoke_mode() else max(3, repeats // 2), epochs)
-    lines += search.describe(grid, epochs)
-    return lines, {"coldstart": cold, "memory": mem, "search": grid}
+    floor = search.arithmetic_floor(epochs)
+    lines += search.describe(grid, epochs, floor)
+    return lines, {
+        "coldstart": cold,
+        "memory": mem,
+        "search": grid,
+        "search_floor": floor,
+    }
 
 
 def _parse(argv):

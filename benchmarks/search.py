@@ -8,7 +8,9 @@ digits, ``max_iter`` epochs each, from a warm numba cache, for:
   and ``n_jobs=2`` with joblib's threading backend.
 
 Runs are interleaved and repeated; the medians are printed with the two
-ratios the performance target names. Usage::
+ratios the performance target names, and with the time the grid's matrix
+products alone would take on both cores at one core's large-``dgemm`` rate,
+a floor under any search of this grid. Usage::
 
     python benchmarks/search.py [--repeats 5] [--epochs 40]
 """
@@ -19,10 +21,12 @@ import time
 import warnings
 
 import joblib
+import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+from threadpoolctl import threadpool_limits
 
 from fastnn import MLPClassifier
 
@@ -72,7 +76,49 @@ def measure(repeats, epochs, only=None):
     return times
 
 
-def describe(times, epochs):
+def products_gflop(n_samples, n_features, n_classes, epochs, cv=3):
+    """GFLOP of the matrix products of the search's fits and of one refit.
+
+    Every fit runs the forward and weight-gradient products of every layer
+    and the delta products of every layer but the first, for each row of its
+    training folds in each epoch; the refit is counted as the cheapest
+    candidate's, on all rows.
+    """
+
+    def per_row(hidden):
+        units = [n_features, *hidden, n_classes]
+        weights = [a * b for a, b in zip(units[:-1], units[1:])]
+        return 2 * (2 * sum(weights) + sum(weights[1:]))
+
+    hidden = GRID["hidden_layer_sizes"]
+    others = len(GRID["alpha"]) * len(GRID["activation"])
+    n_train = n_samples * (cv - 1) / cv
+    fits = sum(per_row(h) for h in hidden) * others * cv * n_train
+    refit = min(per_row(h) for h in hidden) * n_samples
+    return (fits + refit) * epochs / 1e9
+
+
+def dgemm_rate(n=2048, repeats=3):
+    """One core's float64 GFLOP/s on ``n x n`` products, the best of repeats."""
+    a = np.random.default_rng(0).random((n, n))
+    best = float("inf")
+    with threadpool_limits(1, user_api="blas"):
+        a @ a
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ a
+            best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def arithmetic_floor(epochs, cores=2):
+    """Seconds the grid's products need on ``cores`` cores at :func:`dgemm_rate`."""
+    gflop = products_gflop(1797, 64, 10, epochs)
+    rate = dgemm_rate()
+    return {"gflop": gflop, "rate": rate, "seconds": gflop / (rate * cores)}
+
+
+def describe(times, epochs, floor=None):
     """Report lines: medians, spreads and the two target ratios."""
     medians = {name: statistics.median(t) for name, t in times.items()}
     lines = [f"grid search, 12 candidates x 3 folds, digits, {epochs} epochs:"]
@@ -90,6 +136,13 @@ def describe(times, epochs):
                 f"  threads over scikit-learn's faster run: {ratio:.2f} x "
                 "(target >= 10)"
             )
+            if floor:
+                lines.append(
+                    f"  the grid's products alone ({floor['gflop']:.1f} GFLOP) at "
+                    f"one core's dgemm rate ({floor['rate']:.0f} GFLOP/s) on 2 "
+                    f"cores: {floor['seconds']:.3f} s, scikit-learn's faster run "
+                    f"over it: {min(sk) / floor['seconds']:.1f} x"
+                )
     return lines
 
 
@@ -101,7 +154,8 @@ def main(argv=None):
     parser.add_argument("--only", nargs="*", default=None, help="subset of runs")
     args = parser.parse_args(argv)
     times = measure(args.repeats, args.epochs, args.only)
-    for line in describe(times, args.epochs):
+    floor = arithmetic_floor(args.epochs)
+    for line in describe(times, args.epochs, floor):
         print(line)
     return times
 

@@ -75,6 +75,22 @@ def test_search_benchmark_runs_every_fastnn_backend():
     assert any("threads over fastnn n_jobs=1" in line for line in lines)
 
 
+def test_search_floor_counts_the_grids_products():
+    import search
+
+    # Per row: 2 * (forward + weight-gradient + delta multiply-adds), by hand:
+    # (32,): 2 * (2 * (64*32 + 32*10) + 32*10) = 10112; (64,): 20224;
+    # (64, 32): 2 * (2 * (64*64 + 64*32 + 32*10) + 64*32 + 32*10) = 30592.
+    per_row = 10112 + 20224 + 30592
+    expected = (per_row * 4 * 3 * 1198 + 10112 * 1797) * 40 / 1e9
+    assert search.products_gflop(1797, 64, 10, 40) == pytest.approx(expected)
+    floor = {"gflop": 36.0, "rate": 80.0, "seconds": 0.225}
+    times = {"sklearn n_jobs=2": [2.25], "fastnn n_jobs=1": [1.4]}
+    times["fastnn n_jobs=2 threads"] = [0.8]
+    line = search.describe(times, 40, floor)[-1]
+    assert "0.225 s" in line and "over it: 10.0 x" in line
+
+
 def test_dropout_benchmark_runs_both_rates():
     """benchmarks/dropout.py end to end on the smoke data (timings not asserted)."""
     import dropout

@@ -56,6 +56,11 @@ from ._validation import (
 from ._weights import FlatWeightsMixin
 from .interop import SklearnConversionMixin
 
+# The constructor parameters that the engine reads (see engine.EpochRunner).
+_ENGINE_PARAMS = (
+    "activation", "alpha", "solver", "momentum", "nesterovs_momentum",
+    "beta_1", "beta_2", "epsilon",
+)  # fmt: skip
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 # scikit-learn's 'auto' batch size: min(200, n_samples).
 _AUTO_BATCH_SIZE = 200
@@ -282,8 +287,12 @@ class BaseMLP(
         return int(np.clip(self.batch_size, 1, n_samples))
 
     def _engine_model(self, **extra):
-        """The engine's view of the model: parameters and output activation."""
-        model = self.get_params(deep=False)
+        """The engine's view of the model: its parameters and output activation.
+
+        The parameters are read by name: ``get_params`` would inspect
+        ``__init__``'s signature at every fit.
+        """
+        model = {name: getattr(self, name) for name in _ENGINE_PARAMS}
         return {**model, "out_activation": self.out_activation_, **extra}
 
     def _make_optimizer(self, incremental):
