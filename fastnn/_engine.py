@@ -309,7 +309,10 @@ class BlasGate:
         self._controller = controller or threadpool_controller
         self._lock = threading.Lock()
         self._n_running = 0
-        self._limiter = None  # threadpoolctl's limiter while held at one thread
+        # [(BLAS library controller, its thread count)] while held at one
+        # thread, to restore when the last call leaves.
+        self._original = None
+        self._libraries = None  # the BLAS library controllers, found once
         self._local = threading.local()
 
     @contextlib.contextmanager
@@ -339,18 +342,31 @@ class BlasGate:
                 # Every call that needs one thread sets it (a cheap call), so
                 # the limit holds even if the count changed since the overlap
                 # began.
-                with blas_control():
-                    limiter = self._controller().limit(limits=1, user_api="blas")
-                if self._limiter is None:
-                    self._limiter = limiter
+                self._hold_one_thread()
 
     def _leave(self):
         with self._lock:
             self._n_running -= 1
-            if self._n_running == 0 and self._limiter is not None:
+            if self._n_running == 0 and self._original is not None:
                 with blas_control():
-                    self._limiter.restore_original_limits()
-                self._limiter = None
+                    for library, n_threads in self._original:
+                        library.set_num_threads(n_threads)
+                self._original = None
+
+    def _hold_one_thread(self):
+        """Set every BLAS library to one thread, first noting their counts.
+
+        The library controllers are called directly: a threadpoolctl limiter
+        would query every library's full description at each call.
+        """
+        if self._libraries is None:
+            self._libraries = self._controller().select(user_api="blas").lib_controllers
+        libraries = self._libraries
+        with blas_control():
+            if self._original is None:
+                self._original = [(lib, lib.get_num_threads()) for lib in libraries]
+            for library in libraries:
+                library.set_num_threads(1)
 
 
 BLAS_GATE = BlasGate()

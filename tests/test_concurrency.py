@@ -228,35 +228,24 @@ def test_threaded_grid_search_equals_serial():
 
 
 class FakeBlas:
-    """A threadpoolctl controller stand-in that records the thread limits."""
+    """A threadpoolctl controller stand-in (one BLAS library) that records the
+    thread counts set."""
 
     def __init__(self):
         self.threads = 2
         self.calls = []
-
-    def limit(self, limits, user_api):
-        fake = self
-
-        class Limiter:
-            original = fake.threads
-
-            def get_original_num_threads(self):
-                return {"blas": self.original}
-
-            def restore_original_limits(self):
-                fake.threads = self.original
-                fake.calls.append(("restore", self.original))
-
-        limiter = Limiter()
-        self.threads = limits
-        self.calls.append(("limit", limits))
-        return limiter
+        self.lib_controllers = [self]
 
     def select(self, user_api):
+        assert user_api == "blas"
         return self
 
-    def info(self):
-        return [{"num_threads": self.threads}]
+    def get_num_threads(self):
+        return self.threads
+
+    def set_num_threads(self, num_threads):
+        self.threads = num_threads
+        self.calls.append(num_threads)
 
 
 def _in_other_thread(gate, layer_units, n_rows, inside):
@@ -292,7 +281,7 @@ def test_blas_gate_holds_one_thread_while_fits_overlap():
         return fake.threads
 
     assert _in_other_thread(gate, large, None, overlap) == 1  # held until the end
-    assert fake.threads == 2 and fake.calls[-1] == ("restore", 2)
+    assert fake.threads == 2 and fake.calls[-1] == 2
     with gate.run(small):
         assert fake.threads == 1  # a small network alone: one thread
     assert fake.threads == 2
@@ -313,7 +302,7 @@ def test_blas_gate_counts_predictions_and_not_nested_calls():
     with gate.run(large):
         with gate.run(large, 10):
             assert fake.threads == 2  # the same thread's call inside a fit
-    assert fake.calls == [("limit", 1), ("restore", 2)]
+    assert fake.calls == [1, 2]
 
     def predict():
         with gate.run(large, 10**6):
