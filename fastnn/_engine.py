@@ -86,6 +86,10 @@ SMALL_LAYER = 64 * 1024
 FOLD_LAYER = 64 * 1024
 # Rows per prediction block: the block's activations stay in cache.
 PREDICT_BLOCK = 1024
+# Up to this many multiply-adds OpenBLAS computes a product on the calling
+# thread alone (65536 times its default GEMM_MULTITHREAD_THRESHOLD of 4), so a
+# prediction whose products are no larger leaves BLAS's threads alone.
+SERIAL_PRODUCT = 4 * 65536
 # Up to this many bytes of X, the rows that epochs gather stay in the core's
 # cache (2 MiB of L2 on this project's machine) from one epoch to the next,
 # and prefetching the next batch's rows costs more than it hides.
@@ -668,6 +672,11 @@ def predict(X, params, layer_units, activation, out_activation):
     net = kernel_net(params, np.empty(0, dtype), layer_units, block, backward=False)
     result = np.empty((X.shape[0], int(layer_units[-1])), dtype=dtype)
     act = activation_code(ACTIVATION_CODES[activation])
-    with blas_limit(layer_units, X.shape[0]):
+    largest_product = min(X.shape[0], block) * largest_layer(layer_units)
+    with (
+        blas_limit(layer_units, X.shape[0])
+        if largest_product > SERIAL_PRODUCT
+        else contextlib.nullcontext()
+    ):
         predict_kernel(net, inputs, act, OUTPUT_CODES[out_activation], block, result)
     return result

@@ -393,6 +393,12 @@ def test_small_nets_predict_one_block_on_one_blas_thread(digits, monkeypatch):
     block = X[: _engine.PREDICT_BLOCK]
     one_thread = est.predict(block)
     assert blas and all(seen[-1][p] == 1 for p in blas)
+    # Products too small for BLAS to thread leave its setting alone.
+    rows = _engine.SERIAL_PRODUCT // _engine.largest_layer(est._layer_units())
+    np.testing.assert_array_equal(est.predict(X[:rows]), one_thread[:rows])
+    assert seen[-1] == before
+    np.testing.assert_array_equal(est.predict(X[: rows + 1]), one_thread[: rows + 1])
+    assert all(seen[-1][p] == 1 for p in blas)
     assert X.shape[0] > _engine.PREDICT_BLOCK
     np.testing.assert_array_equal(est.predict(X)[: block.shape[0]], one_thread)
     assert seen[-1] == before
