@@ -242,6 +242,17 @@ def blas_threads(layer_units, n_rows=None):
     return 1 if n_rows is None or n_rows <= PREDICT_BLOCK else None
 
 
+def serial_products(layer_units, n_rows):
+    """Whether predicting ``n_rows`` rows runs only single-threaded products.
+
+    BLAS computes products this small on the calling thread anyway (see
+    :data:`SERIAL_PRODUCT`), so such a prediction neither wakes a worker nor
+    needs the gate.
+    """
+    block = min(n_rows, PREDICT_BLOCK)
+    return block * largest_layer(layer_units) <= SERIAL_PRODUCT
+
+
 def fold_momentum(layer_units, solver, nesterov):
     """Whether epochs fold the momentum step into the backward products.
 
@@ -324,9 +335,11 @@ class BlasGate:
         """Context of one fit (``n_rows`` None) or prediction of ``n_rows``.
 
         A call inside another in the same thread (a fit's validation
-        predictions) runs under the outer call's setting.
+        predictions) runs under the outer call's setting, and a prediction
+        of products too small for BLAS to thread is not counted at all.
         """
-        if getattr(self._local, "running", False):
+        nested = getattr(self._local, "running", False)
+        if nested or (n_rows is not None and serial_products(layer_units, n_rows)):
             yield
             return
         self._local.running = True
@@ -672,11 +685,6 @@ def predict(X, params, layer_units, activation, out_activation):
     net = kernel_net(params, np.empty(0, dtype), layer_units, block, backward=False)
     result = np.empty((X.shape[0], int(layer_units[-1])), dtype=dtype)
     act = activation_code(ACTIVATION_CODES[activation])
-    largest_product = min(X.shape[0], block) * largest_layer(layer_units)
-    with (
-        blas_limit(layer_units, X.shape[0])
-        if largest_product > SERIAL_PRODUCT
-        else contextlib.nullcontext()
-    ):
+    with blas_limit(layer_units, X.shape[0]):
         predict_kernel(net, inputs, act, OUTPUT_CODES[out_activation], block, result)
     return result

@@ -288,13 +288,18 @@ def test_blas_gate_holds_one_thread_while_fits_overlap():
 
 
 def test_blas_gate_counts_predictions_and_not_nested_calls():
-    from fastnn._engine import PREDICT_BLOCK, BlasGate
+    from fastnn._engine import PREDICT_BLOCK, SERIAL_PRODUCT, BlasGate, largest_layer
 
     fake = FakeBlas()
     gate = BlasGate(controller=lambda: fake)
     large, small = [300, 300, 1], [64, 32, 10]
     with gate.run(small, PREDICT_BLOCK):
         assert fake.threads == 1  # one small block: one thread
+    serial = SERIAL_PRODUCT // largest_layer(small)
+    with gate.run(small, serial):
+        assert fake.threads == 2  # products BLAS keeps on one thread anyway
+    with gate.run(small, serial + 1):
+        assert fake.threads == 1
     with gate.run(small, PREDICT_BLOCK + 1):
         assert fake.threads == 2  # more blocks of a small network: BLAS's own
     with gate.run(large, 10):
@@ -302,7 +307,7 @@ def test_blas_gate_counts_predictions_and_not_nested_calls():
     with gate.run(large):
         with gate.run(large, 10):
             assert fake.threads == 2  # the same thread's call inside a fit
-    assert fake.calls == [1, 2]
+    assert fake.calls == [1, 2, 1, 2]
 
     def predict():
         with gate.run(large, 10**6):
