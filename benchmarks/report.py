@@ -296,7 +296,10 @@ def _subprocess_figures(repeats):
     import memory
     import search
 
-    lines = []
+    lines, install = [], None
+    if not smoke_mode():  # a new venv and a real install: minutes, not smoke
+        install = coldstart.measure_install(warm_repeats=max(2, repeats))
+        lines += coldstart.describe_install(install)
     cold = coldstart.measure(
         cold_repeats=1 if smoke_mode() else 3, warm_repeats=max(2, repeats)
     )
@@ -309,6 +312,7 @@ def _subprocess_figures(repeats):
     floor = search.arithmetic_floor(epochs)
     lines += search.describe(grid, epochs, floor)
     return lines, {
+        "install": install,
         "coldstart": cold,
         "memory": mem,
         "search": grid,

@@ -35,7 +35,6 @@ from ._kernels.epoch import (
     loss_and_gradient,
     train_epoch,
     train_epoch_dropout,
-    train_epoch_folded,
 )
 from ._kernels.epoch import predict as predict_kernel
 from ._kernels.layout import (
@@ -610,12 +609,11 @@ class EpochRunner:
                 self.net, self.inputs, self.targets, self.objective, optimizer,
                 order, self.batch_size, self.Xbuf, self.dropout,
             )  # fmt: skip
-        net, kernel = self.net, train_epoch
-        if self.fold:
-            net, kernel = net._replace(grads=state[0]), train_epoch_folded
-        return kernel(
+        # Folded momentum accumulates the products straight into the velocity.
+        net = self.net._replace(grads=state[0]) if self.fold else self.net
+        return train_epoch(
             net, self.inputs, self.targets, self.objective, optimizer, order,
-            self.batch_size, self.Xbuf,
+            self.batch_size, self.Xbuf, self.fold,
         )  # fmt: skip
 
 

@@ -13,7 +13,6 @@ from abc import ABC, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.optimize
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -387,6 +386,9 @@ class BaseMLP(
 
     def _fit_lbfgs(self, X, Y, sample_weight, callbacks):
         """Full-batch L-BFGS-B over the flat buffer with scipy."""
+        # Imported here: scipy.optimize takes a third of fastnn's import time.
+        from scipy.optimize import minimize
+
         objective = engine.FullBatchObjective(
             X, Y, sample_weight, self._params, self._layer_units(), self._engine_model()
         )
@@ -401,7 +403,7 @@ class BaseMLP(
         hooks = None
         if not isinstance(callbacks, NoCallbacks):
             hooks = LbfgsCallback(callbacks, self._params)
-        result = scipy.optimize.minimize(
+        result = minimize(
             loss_and_grad, self._params.astype(np.float64), method="L-BFGS-B",
             jac=True, callback=hooks, options=options,
         )  # fmt: skip

@@ -234,10 +234,22 @@ def test_class_weight_with_no_compare_prints_no_note(capsys):
 def test_precompile_option_prints_time_and_cache_and_exits_0(monkeypatch, capsys):
     import fastnn._precompile as precompile
 
-    calls = []
-    monkeypatch.setattr(precompile, "_run_fits", lambda: calls.append(1) or 0)
+    here, children = [], []
+
+    class FinishedChild:
+        returncode = 0
+
+        def communicate(self):
+            return b"", b""
+
+    def start_child(dtypes, tmp, index):
+        children.extend(dtypes)
+        return FinishedChild(), str(tmp)
+
+    monkeypatch.setattr(precompile, "compile_kernels", here.extend)
+    monkeypatch.setattr(precompile, "_start_child", start_child)
     assert main(["--precompile"]) == 0
     out = capsys.readouterr().out
-    assert calls == [1]
+    assert sorted(here + children) == ["float32", "float64"]
     pattern = r"^fastnn: compiled kernels for this machine in \d+\.\d s; cache: \S+$"
     assert re.search(pattern, out, flags=re.MULTILINE), out

@@ -169,7 +169,6 @@ def test_training_kernels_release_the_gil():
 
     for kernel in (
         epoch.train_epoch,
-        epoch.train_epoch_folded,
         epoch.train_epoch_dropout,
         epoch.loss_and_gradient,
     ):

@@ -970,11 +970,10 @@ def run_epoch_pair(prob, batch_size, solver, sparse, as_the_engine=False):
     optimizer = fo.Optimizer(fo.ADAM if adam else fo.SGD, hyper, state, counter)
     # Folded momentum accumulates the products straight into the velocity.
     grads = state[0] if fold else np.empty_like(params)
-    kernel = ft.train_epoch_folded if fold else ft.train_epoch
-    loss = kernel(
+    loss = ft.train_epoch(
         net.kernel(params, grads), fnet.Inputs(Xk, csr, sparse, True), targets,
         objective,
-        optimizer, order, batch_size, Xbuf,
+        optimizer, order, batch_size, Xbuf, fold,
     )  # fmt: skip
     n_batches = -(-len(order) // batch_size)
     return (loss, params, state, step[0]), (loss_ref, params_ref, opt, 2 + n_batches)
@@ -1058,18 +1057,15 @@ def test_train_epoch_checks_hyper_length():
         fa.ACTIVATION_CODES["relu"], fl.SQUARED_ERROR, eps_of(dtype), 0.0
     )
     hyper = np.array([0.1, 0.9, 0.0, 0.9, 0.999, 1e-8])
-    for kernel, grads in [
-        (ft.train_epoch, np.empty_like(params)),
-        (ft.train_epoch_folded, state[0]),
-    ]:
+    for fold, grads in [(False, np.empty_like(params)), (True, state[0])]:
 
-        def run(hyper, kernel=kernel, grads=grads):
+        def run(hyper, fold=fold, grads=grads):
             optimizer = fo.Optimizer(fo.SGD, hyper, state, np.zeros(1, np.int64))
             net_value = net.kernel(params, grads)
             rows = np.arange(4)
-            return kernel(
+            return ft.train_epoch(
                 net_value, inputs, targets, objective, optimizer, rows, 2,
-                np.empty((2, 3)),
+                np.empty((2, 3)), fold,
             )  # fmt: skip
 
         with pytest.raises(ValueError, match="hyper has the wrong length"):

@@ -1,6 +1,6 @@
 """One batch, one epoch, and prediction over blocks of rows.
 
-One call of :func:`train_epoch` (or :func:`train_epoch_folded`) runs every
+One call of :func:`train_epoch` runs every
 mini-batch of an epoch: gather the batch's rows, forward, output loss and
 delta, backward, optimizer step. No Python runs between batches and nothing
 is allocated inside the batch loop. :func:`loss_and_gradient` is the same
@@ -166,11 +166,18 @@ def check_hyper(hyper):
 
 
 @njit(**JIT_NOGIL)
-def train_epoch(net, inputs, targets, objective, optimizer, order, batch_size, Xbuf):
+def train_epoch(
+    net, inputs, targets, objective, optimizer, order, batch_size, Xbuf, fold
+):
     """Run every mini-batch of one epoch and update ``net.params`` in place.
 
-    Each batch's raw gradient sums go to ``net.grads``; the optimizer step
-    scales them, adds the L2 term and updates in one pass.
+    Without ``fold``, each batch's raw gradient sums go to ``net.grads`` and
+    the optimizer step scales them, adds the L2 term and updates in one pass.
+    With ``fold`` (plain momentum SGD), ``net.grads`` must be the velocity,
+    ``optimizer.state[0]``: each batch's backward pass writes
+    ``v <- mu v - lr / sw_sum * (A^T D, sum D)`` into it through BLAS's
+    ``alpha`` and ``beta``, and :func:`apply_velocity` adds the L2 term and
+    takes the step ``p <- p + v``.
 
     Parameters
     ----------
@@ -191,6 +198,8 @@ def train_epoch(net, inputs, targets, objective, optimizer, order, batch_size, X
         Mini-batch size; the last batch may be smaller.
     Xbuf : ndarray of shape (batch_size, n_features) or (0, n_features)
         Gather buffer for dense batches; empty when X is sparse.
+    fold : bool
+        Whether plain momentum is folded into the backward products.
 
     Returns
     -------
@@ -200,54 +209,23 @@ def train_epoch(net, inputs, targets, objective, optimizer, order, batch_size, X
     check_hyper(optimizer.hyper)
     n = order.shape[0]
     n_coef = net.offsets[1, 0]
+    lr, momentum = optimizer.hyper[LR], optimizer.hyper[MOMENTUM]
     coeffs = np.empty(N_COEFFS, dtype=net.params.dtype)
     total = 0.0
     for start in range(0, n, batch_size):
         batch = next_batch(inputs, targets.Y, order, start, batch_size, Xbuf)
         loss, sw_sum = forward_loss(net, batch, targets, objective)
-        backward(net, batch, objective.act, 1.0, 0.0)
+        factor, keep = (-lr / sw_sum, momentum) if fold else (1.0, 0.0)
+        backward(net, batch, objective.act, factor, keep)
         total += loss * batch.rows.shape[0]
-        fused_optimizer_step(
-            net.params, net.grads, optimizer, objective.alpha, 1.0 / sw_sum,
-            n_coef, coeffs,
-        )  # fmt: skip
-    return total / n
-
-
-@njit(**JIT_NOGIL)
-def train_epoch_folded(
-    net, inputs, targets, objective, optimizer, order, batch_size, Xbuf
-):
-    """An epoch of plain momentum SGD, folded into the backward products.
-
-    ``net.grads`` must be the velocity, ``optimizer.state[0]``: each batch's
-    backward pass writes ``v <- mu v - lr / sw_sum * (A^T D, sum D)`` into it
-    through BLAS's ``alpha`` and ``beta``, and :func:`apply_velocity` adds the
-    L2 term and takes the step ``p <- p + v``.
-
-    Parameters
-    ----------
-    net, inputs, targets, objective, optimizer, order, batch_size, Xbuf
-        As in :func:`train_epoch`, with ``optimizer.solver == SGD`` and no
-        Nesterov momentum.
-
-    Returns
-    -------
-    loss : float
-        As in :func:`train_epoch`.
-    """
-    check_hyper(optimizer.hyper)
-    n = order.shape[0]
-    n_coef = net.offsets[1, 0]
-    lr, momentum = optimizer.hyper[LR], optimizer.hyper[MOMENTUM]
-    total = 0.0
-    for start in range(0, n, batch_size):
-        batch = next_batch(inputs, targets.Y, order, start, batch_size, Xbuf)
-        loss, sw_sum = forward_loss(net, batch, targets, objective)
-        backward(net, batch, objective.act, -lr / sw_sum, momentum)
-        total += loss * batch.rows.shape[0]
-        decay = lr * objective.alpha / sw_sum
-        apply_velocity(net.params, net.grads, decay, n_coef)
+        if fold:
+            decay = lr * objective.alpha / sw_sum
+            apply_velocity(net.params, net.grads, decay, n_coef)
+        else:
+            fused_optimizer_step(
+                net.params, net.grads, optimizer, objective.alpha, 1.0 / sw_sum,
+                n_coef, coeffs,
+            )  # fmt: skip
     return total / n
 
 
