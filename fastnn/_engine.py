@@ -73,6 +73,7 @@ __all__ = [
     "new_optimizer_state",
     "parameter_layout",
     "predict",
+    "Predictor",
 ]
 
 # Below this many weights in the largest layer, one BLAS thread beats more for
@@ -89,11 +90,19 @@ PREDICT_BLOCK = 1024
 # thread alone (65536 times its default GEMM_MULTITHREAD_THRESHOLD of 4), so a
 # prediction whose products are no larger leaves BLAS's threads alone.
 SERIAL_PRODUCT = 4 * 65536
+# Predictions of networks whose SERIAL_PRODUCT-sized blocks hold at least
+# this many rows run in such blocks (see Predictor.plan) ...
+SERIAL_ROWS = 16
+# ... and from this many multiply-adds in the largest layer, split among
+# threads.
+SPLIT_WORK = 8 * SERIAL_PRODUCT
 # Up to this many bytes of X, the rows that epochs gather stay in the core's
 # cache (2 MiB of L2 on this project's machine) from one epoch to the next,
 # and prefetching the next batch's rows costs more than it hides.
 PREFETCH_BYTES = 1 << 20
 
+
+F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 _COMPILE_NOTICE = {"shown": False}
 # Whether this process passes the kernels their lean values (None: not
@@ -350,6 +359,10 @@ class BlasGate:
                 self._leave()
         finally:
             self._local.running = False
+
+    def busy(self):
+        """Whether a fit or a gated prediction runs now (read without the lock)."""
+        return self._n_running > 0
 
     def _enter(self, small):
         with self._lock:
@@ -654,35 +667,173 @@ class FullBatchObjective:
         return loss, self.net.grads.astype(np.float64)
 
 
-def predict(X, params, layer_units, activation, out_activation):
-    """Output-layer activations of the network for every row of X.
+class Predictor:
+    """A fitted network's prediction, built once and called per X.
+
+    Holds what every call needs but X: the parameter layout, the codes, the
+    block sizes, and one workspace per thread, dtype and block size (so that
+    threads can share one model). It reads ``params`` at every call, so
+    in-place updates of the buffer show; a new buffer, new codes or new
+    shapes need a new predictor.
 
     Parameters
     ----------
-    X : ndarray or sparse matrix of shape (n_samples, n_features)
-        Validated input.
     params : ndarray of shape (n_params,)
         The flat parameters, float32 or float64.
     layer_units : sequence of int
         Units per layer.
     activation, out_activation : str
         Hidden and output activation names.
-
-    Returns
-    -------
-    result : ndarray of shape (n_samples, n_outputs)
-        In the dtype of ``np.result_type(X, params)`` (float64 unless both
-        are float32).
     """
-    dtype = np.result_type(X.dtype, params.dtype)
-    if dtype not in (np.float32, np.float64):
-        dtype = np.float64
-    params = params.astype(dtype, copy=False)
-    inputs = kernel_inputs(X, dtype, jit_fallback())
-    block = PREDICT_BLOCK
-    net = kernel_net(params, np.empty(0, dtype), layer_units, block, backward=False)
-    result = np.empty((X.shape[0], int(layer_units[-1])), dtype=dtype)
-    act = activation_code(ACTIVATION_CODES[activation])
-    with blas_limit(layer_units, X.shape[0]):
-        predict_kernel(net, inputs, act, OUTPUT_CODES[out_activation], block, result)
-    return result
+
+    def __init__(self, params, layer_units, activation, out_activation):
+        self.params = params  # read at every call: fits update it in place
+        self.units = np.asarray(layer_units, dtype=np.int64)
+        self.offsets, _ = parameter_layout(self.units)
+        self.act = activation_code(ACTIVATION_CODES[activation])
+        self.out = OUTPUT_CODES[out_activation]
+        self.n_outputs = int(self.units[-1])
+        self.largest = largest_layer(self.units)
+        self.serial_block = max(1, SERIAL_PRODUCT // self.largest)
+        self.empty_csr = {
+            dtype: read_only(
+                np.empty(0, dtype), np.empty(0, np.int64), np.empty(0, np.int64)
+            )
+            for dtype in (np.dtype(np.float32), np.dtype(np.float64))
+        }
+        self.no_labels = np.empty((0, 1), dtype=np.int64)
+        self._local = threading.local()
+
+    def __call__(self, X, n_labels=0):
+        """Output activations, or labels, for every row of X.
+
+        Parameters
+        ----------
+        X : ndarray or sparse matrix of shape (n_samples, n_features)
+            Validated input: numbers of the network's width, at least one row.
+        n_labels : int, default=0
+            0 for the output activations; otherwise the labels' width, 1 for
+            a softmax output's class index, or ``n_outputs`` for a logistic
+            output's 0/1 per output (see :func:`output_labels`).
+
+        Returns
+        -------
+        out : ndarray of shape (n_samples, n_outputs) or (n_samples, n_labels)
+            Output activations in the dtype of ``np.result_type(X, params)``
+            (float64 unless both are float32), or int64 labels.
+        non_finite : bool
+            Whether the first layer's weighted sums hold a NaN or an
+            infinity, which they do whenever X does.
+        """
+        params = self.params
+        dtype = F32 if X.dtype == F32 and params.dtype == F32 else F64
+        params = read_only(params if params.dtype == dtype else params.astype(dtype))[0]
+        if sp.issparse(X):
+            dense, csr, _, _ = kernel_inputs(X, dtype)
+        else:
+            (dense,), csr = read_only(X), self.empty_csr[dtype]
+            if dense.dtype != dtype or not dense.flags.c_contiguous:
+                (dense,) = read_only(np.ascontiguousarray(dense, dtype=dtype))
+        n = X.shape[0]
+        if n_labels:
+            result = np.empty((0, self.n_outputs), dtype)
+            labels = np.empty((n, n_labels), dtype=np.int64)
+        else:
+            result, labels = np.empty((n, self.n_outputs), dtype), self.no_labels
+        block, gated, parts = self.plan(n, sp.issparse(X))
+        rows = functools.partial(
+            self.predict_rows, params, dense, csr, result, labels, block, gated
+        )
+        non_finite = rows(0, n) if parts == 1 else split_rows(rows, n, parts)
+        return (labels if n_labels else result), non_finite
+
+    def predict_rows(self, params, X, csr, result, labels, block, gated, start, stop):
+        """One kernel call over rows ``start:stop`` (all of a CSR X)."""
+        ws, ws_offsets = self.workspace(params.dtype, block)
+        part = slice(start, stop)
+        args = (
+            params, self.offsets, self.units, ws, ws_offsets, X[part], *csr,
+            self.act, self.out, block, result[part], labels[part],
+        )  # fmt: skip
+        if not gated:
+            return predict_kernel(*args)
+        with blas_limit(self.units, stop - start):
+            return predict_kernel(*args)
+
+    def plan(self, n_rows, sparse=False):
+        """Rows per block, whether to go through the BLAS gate, and parts.
+
+        * Up to :data:`SERIAL_PRODUCT` multiply-adds in the largest layer's
+          product, the rows run in one block on the calling thread.
+        * Networks whose blocks of that size still hold :data:`SERIAL_ROWS`
+          rows run in such blocks, so that OpenBLAS never wakes a thread,
+          without the gate; from :data:`SPLIT_WORK` multiply-adds in the
+          largest layer, a dense X is split among :func:`split_rows`'s
+          threads (while no fit holds the gate).
+        * Larger layers run in :data:`PREDICT_BLOCK` blocks on BLAS's own
+          threads, and under the gate (one BLAS thread) only while a fit or
+          another prediction holds it: the gate's own cost and its switch of
+          BLAS's thread count outweigh what it saves on a lone prediction.
+        """
+        if n_rows <= self.serial_block:
+            return n_rows, False, 1
+        if self.serial_block >= SERIAL_ROWS:
+            work = n_rows * self.largest
+            parts = 1
+            if not sparse and work >= SPLIT_WORK and not BLAS_GATE.busy():
+                parts = min(split_threads() + 1, n_rows // self.serial_block)
+            return self.serial_block, False, parts
+        return PREDICT_BLOCK, BLAS_GATE.busy(), 1
+
+    def workspace(self, dtype, block):
+        """The calling thread's forward workspace for ``block`` rows, and its layout."""
+        cache = self._local.__dict__
+        key = (dtype.char, block)
+        found = cache.get(key)
+        if found is None:
+            ws_offsets, size = workspace_layout(self.units, block, backward=False)
+            found = cache[key] = (np.empty(size, dtype), ws_offsets)
+        return found
+
+
+@functools.cache
+def _helpers():
+    """The process's prediction helper threads, as a thread pool."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(split_threads(), thread_name_prefix="fastnn-predict")
+
+
+def split_threads():
+    """Helper threads a prediction may split into: one per other usable CPU."""
+    try:
+        n_cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n_cpus = os.cpu_count() or 1
+    return max(n_cpus - 1, 0)
+
+
+def split_rows(rows, n_rows, parts):
+    """Run ``rows(start, stop)`` over ``parts`` slices, one on this thread.
+
+    The prediction kernel releases the GIL, so the slices run at once; each
+    thread uses its own workspace. Returns whether any slice saw a
+    non-finite value.
+    """
+    bounds = [n_rows * i // parts for i in range(parts + 1)]
+    pending = [
+        _helpers().submit(rows, start, stop)
+        for start, stop in zip(bounds[1:-1], bounds[2:])
+    ]
+    non_finite = rows(bounds[0], bounds[1])
+    for future in pending:
+        non_finite = future.result() or non_finite
+    return non_finite
+
+
+def predict(X, params, layer_units, activation, out_activation):
+    """Output-layer activations of the network for every row of X.
+
+    A one-off :class:`Predictor`; see there.
+    """
+    return Predictor(params, layer_units, activation, out_activation)(X)[0]

@@ -34,7 +34,6 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_array,
-    check_is_fitted,
     validate_data,
 )
 
@@ -45,6 +44,8 @@ from ._callbacks import (
     LbfgsCallback,
     NoCallbacks,
 )
+from ._metrics import fast_accuracy, fast_r2
+from ._prediction import PredictionMixin, label_width, labels_of
 from ._progress import EpochReporter
 from ._stopping import EarlyStoppingMixin
 from ._validation import (
@@ -115,6 +116,7 @@ def _shuffled(indices, random_state):
 
 
 class BaseMLP(
+    PredictionMixin,
     EarlyStoppingMixin,
     CallbackMixin,
     CallbackSupportMixin,
@@ -197,6 +199,7 @@ class BaseMLP(
         return sizes
 
     def _fit(self, X, y, sample_weight=None, incremental=False, validation=None):
+        self._forget_predictor()
         hidden = self._hidden_sizes()
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
@@ -410,14 +413,6 @@ class BaseMLP(
         self.n_iter_ = _check_lbfgs_result(result, self.max_iter)
         self.loss_ = float(result.fun)
         self._params[:] = result.x
-
-    def _forward_pass_fast(self, X, check_input=True):
-        """Output-layer activations for X, shape (n_samples, n_outputs)."""
-        if check_input:
-            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-        params = self._sync_params()
-        units = self._layer_units()
-        return engine.predict(X, params, units, self.activation, self.out_activation_)
 
     def _predict(self, X, check_input=True):
         return self._output_to_prediction(self._forward_pass_fast(X, check_input))
@@ -742,6 +737,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def predict(self, X):
         """Predict using the multi-layer perceptron classifier.
 
+        The labels come from the output layer's values without normalising
+        them where that gives the same labels (see
+        :func:`fastnn._kernels.losses.output_labels`).
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -752,8 +751,39 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             The predicted classes.
         """
-        check_is_fitted(self)
+        self._predictor()  # NotFittedError before anything else
+        lb = self._label_binarizer
+        n_labels = label_width(lb, self.n_outputs_)
+        if n_labels:
+            return labels_of(lb, self._run_predictor(X, n_labels))
         return self._predict(X)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on the given test data and labels.
+
+        scikit-learn's ``accuracy_score`` of :meth:`predict` (subset accuracy
+        for multilabel targets), computed without its per-call checks for
+        plain targets (see :mod:`fastnn._metrics`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Test samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True labels for ``X``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Mean accuracy of ``self.predict(X)`` w.r.t. ``y``.
+        """
+        y_pred = self.predict(X)
+        score = fast_accuracy(y, y_pred, sample_weight)
+        if score is None:
+            score = accuracy_score(y, y_pred, sample_weight=sample_weight)
+        return score
 
     _score_function = staticmethod(accuracy_score)
 
@@ -858,7 +888,6 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         y_prob : ndarray of shape (n_samples, n_classes)
             Probability of each class, ordered as in ``classes_``.
         """
-        check_is_fitted(self)
         y_pred = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
@@ -1045,8 +1074,34 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predicted values.
         """
-        check_is_fitted(self)
         return self._predict(X)
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination of the prediction.
+
+        scikit-learn's ``r2_score`` of :meth:`predict`, averaged uniformly
+        over outputs, computed without its per-call checks for plain float
+        targets (see :mod:`fastnn._metrics`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Test samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True values for ``X``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            R^2 of ``self.predict(X)`` w.r.t. ``y``.
+        """
+        y_pred = self.predict(X)
+        score = fast_r2(y, y_pred, sample_weight)
+        if score is None:
+            score = r2_score(y, y_pred, sample_weight=sample_weight)
+        return score
 
     _score_function = staticmethod(r2_score)
 

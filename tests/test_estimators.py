@@ -370,40 +370,52 @@ def test_small_nets_train_on_one_blas_thread_and_restore_it(digits, monkeypatch)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_small_nets_predict_one_block_on_one_blas_thread(digits, monkeypatch):
+def test_small_nets_predict_in_serial_blocks_without_the_gate(digits, monkeypatch):
     """Scoring a small network in a threaded search must not wake BLAS's
-    workers; a prediction of many blocks keeps BLAS's own threads."""
+    workers: every product stays small enough for OpenBLAS to run it on the
+    calling thread, and BLAS's thread count is never touched."""
     import threadpoolctl
 
     from fastnn import _engine
 
     X, _, y, _ = digits
     est = MLPClassifier((8,), max_iter=2, random_state=0).fit(X, y)
+    largest = _engine.largest_layer(est._layer_units())
     seen = []
     kernel = _engine.predict_kernel
 
     def spy(*args):
         info = threadpoolctl.threadpool_info()
-        seen.append({d["filepath"]: d["num_threads"] for d in info})
+        seen.append(({d["filepath"]: d["num_threads"] for d in info}, args))
         return kernel(*args)
 
     monkeypatch.setattr(_engine, "predict_kernel", spy)
     before = {d["filepath"]: d["num_threads"] for d in threadpoolctl.threadpool_info()}
-    blas = [p for p in before if "blas" in p.lower()]
-    block = X[: _engine.PREDICT_BLOCK]
-    one_thread = est.predict(block)
-    assert blas and all(seen[-1][p] == 1 for p in blas)
-    # Products too small for BLAS to thread leave its setting alone.
-    rows = _engine.SERIAL_PRODUCT // _engine.largest_layer(est._layer_units())
-    np.testing.assert_array_equal(est.predict(X[:rows]), one_thread[:rows])
-    assert seen[-1] == before
-    np.testing.assert_array_equal(est.predict(X[: rows + 1]), one_thread[: rows + 1])
-    assert all(seen[-1][p] == 1 for p in blas)
-    assert X.shape[0] > _engine.PREDICT_BLOCK
-    np.testing.assert_array_equal(est.predict(X)[: block.shape[0]], one_thread)
-    assert seen[-1] == before
+    whole = est.predict(X)
+    for n_rows in (1, _engine.SERIAL_PRODUCT // largest, 300, X.shape[0]):
+        seen.clear()
+        np.testing.assert_array_equal(est.predict(X[:n_rows]), whole[:n_rows])
+        for threads, args in seen:
+            block = args[11]
+            assert threads == before
+            assert block * largest <= _engine.SERIAL_PRODUCT
     after = {d["filepath"]: d["num_threads"] for d in threadpoolctl.threadpool_info()}
     assert after == before
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_large_nets_predict_on_blas_threads_and_gate_only_when_shared():
+    from fastnn import _engine
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 300)), rng.integers(0, 2, 40)
+    est = MLPClassifier((256,), max_iter=1, random_state=0).fit(X, y)
+    predictor = est._predictor()
+    assert predictor.plan(40) == (_engine.PREDICT_BLOCK, False, 1)
+    with _engine.blas_limit(est._layer_units()):  # a fit in another thread
+        assert predictor.plan(40) == (_engine.PREDICT_BLOCK, True, 1)
+        inside = est.predict_proba(X)
+    np.testing.assert_array_equal(est.predict_proba(X), inside)
 
 
 def _fold_flags(monkeypatch, est, X, y):

@@ -816,6 +816,28 @@ def test_batch_loss_and_gradient(
     assert_close(net.buffer(1, 2, nb), As[-1], dtype, scale=10)
 
 
+def predict_kernel(X, params, units, act, loss_name, block, n_labels=0, sparse=False):
+    """The prediction kernel's output (activations, or labels) and its flag."""
+    dtype = params.dtype
+    net = Net(units, block, dtype, backward=False)
+    if sparse:
+        dense, (data, indices, indptr) = (
+            np.empty((0, units[0]), dtype),
+            csr_arrays(sp.csr_matrix(X)),
+        )
+    else:
+        dense, (data, indices, indptr) = X, empty_csr(dtype)
+    n = X.shape[0]
+    result = np.full((0 if n_labels else n, units[-1]), np.nan, dtype)
+    labels = np.full((n if n_labels else 0, max(n_labels, 1)), -1, np.int64)
+    non_finite = ft.predict(
+        params, net.offsets, net.units, net.ws, net.ws_offsets, dense, data,
+        indices, indptr, fa.ACTIVATION_CODES[act], LOSS_CODE[loss_name], block,
+        result, labels,
+    )  # fmt: skip
+    return (labels if n_labels else result), non_finite
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
 @pytest.mark.parametrize("loss_name,k", OUTPUT_CASES)
@@ -825,22 +847,86 @@ def test_predict_forward(loss_name, k, sparse, block, dtype):
     units = [6, 5, 4, k]
     X = random_csr(rng, 11, 6, dtype).toarray()
     params = random_params(rng, np.array(units), dtype)
-    net = Net(units, block, dtype, backward=False)
-    if sparse:
-        inputs = fnet.Inputs(
-            np.empty((0, 6), dtype), csr_arrays(sp.csr_matrix(X)), True, False
-        )
-    else:
-        inputs = fnet.Inputs(X, empty_csr(dtype), False, False)
-    result = np.full((11, k), np.nan, dtype)
-    act = "gelu"
-    ft.predict(
-        net.kernel(params, np.empty(0, dtype)), inputs, fa.ACTIVATION_CODES[act],
-        LOSS_CODE[loss_name], block, result,
-    )  # fmt: skip
+    result, non_finite = predict_kernel(X, params, units, "gelu", loss_name, block,
+                                        sparse=sparse)  # fmt: skip
     coefs, intercepts = ref.unpack(params, units)
-    _, As = ref.forward(X, coefs, intercepts, act, ref.OUTPUT_ACTIVATION[loss_name])
+    _, As = ref.forward(X, coefs, intercepts, "gelu", ref.OUTPUT_ACTIVATION[loss_name])
     assert_close(result, As[-1], dtype, scale=10)
+    assert not non_finite
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize(
+    "loss_name,k", [("binary_log_loss", 1), ("binary_log_loss", 3), ("log_loss", 4)]
+)
+def test_predict_labels_are_the_activations_argmax_or_threshold(
+    loss_name, k, sparse, dtype
+):
+    rng = np.random.default_rng(11)
+    units = [6, 5, k]
+    X = rng.normal(size=(40, 6)).astype(dtype)
+    params = random_params(rng, np.array(units), dtype, scale=2.0)
+    proba, _ = predict_kernel(X, params, units, "tanh", loss_name, 7, sparse=sparse)
+    n_labels = 1 if loss_name == "log_loss" else k
+    labels, _ = predict_kernel(
+        X, params, units, "tanh", loss_name, 7, n_labels, sparse=sparse
+    )
+    if loss_name == "log_loss":
+        np.testing.assert_array_equal(labels[:, 0], np.argmax(proba, axis=1))
+    else:
+        np.testing.assert_array_equal(labels, (proba > 0.5).astype(np.int64))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_predict_labels_decide_close_calls_on_the_normalised_values(dtype):
+    # A one-layer view of the output: Z itself, with logits that tie after
+    # normalising (float32 exp(-1e-9) == 1), exact ties, NaN and infinities.
+    Z = np.array(
+        [
+            [-1e-9, 0.0, -5.0],
+            [0.0, -1e-9, -5.0],
+            [2.0, 2.0, 1.0],
+            [1.0, np.nan, 3.0],
+            [np.inf, 1.0, np.inf],
+            [-np.inf, -np.inf, -np.inf],
+            [1.0, 1.0 + 1e-4, 0.5],
+            [0.3, 0.1, 0.3 - 2e-3],
+        ],
+        dtype=dtype,
+    )
+    labels = np.full((Z.shape[0], 1), -1, np.int64)
+    with np.errstate(invalid="ignore"):
+        fl.output_labels(Z.copy(), fl.SOFTMAX_LOG_LOSS, labels)
+        proba = Z.copy()
+        fl.inplace_output_activation(proba, fl.SOFTMAX_LOG_LOSS)
+    np.testing.assert_array_equal(labels[:, 0], np.argmax(proba, axis=1))
+    z = np.array([[-2e-4, 0.0, 1e-12, -1e-12, np.nan, np.inf, -np.inf, 3.0]], dtype)
+    labels = np.full(z.shape, -1, np.int64)
+    fl.output_labels(z.copy(), fl.BINARY_LOG_LOSS, labels)
+    proba = z.copy()
+    fl.inplace_output_activation(proba, fl.BINARY_LOG_LOSS)
+    np.testing.assert_array_equal(labels, (proba > 0.5).astype(np.int64))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_predict_flags_every_non_finite_input_row(bad, sparse, dtype):
+    rng = np.random.default_rng(12)
+    units = [6, 5, 3]
+    params = random_params(rng, np.array(units), dtype)
+    X = rng.normal(size=(9, 6)).astype(dtype)
+    _, non_finite = predict_kernel(X, params, units, "relu", "log_loss", 4,
+                                   sparse=sparse)  # fmt: skip
+    assert not non_finite
+    for row, col in [(0, 0), (8, 5), (4, 2)]:
+        Xb = X.copy()
+        Xb[row, col] = bad
+        with np.errstate(invalid="ignore", over="ignore"):
+            _, non_finite = predict_kernel(Xb, params, units, "relu", "log_loss", 4,
+                                           sparse=sparse)  # fmt: skip
+        assert non_finite
 
 
 # ----------------------------------------------------------------------------

@@ -23,7 +23,6 @@ from fastnn._kernels.activations import ACTIVATION_CODES
 from fastnn._kernels.epoch import loss_and_gradient, predict
 from fastnn._kernels.layout import (
     Batch,
-    Inputs,
     Net,
     Objective,
     Targets,
@@ -196,12 +195,13 @@ def test_predict_kernel_block_sizes(n_rows, block):
     csr = (np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64))
     result = np.full((n_rows, 3), np.nan)
     ws_offsets, ws_size = workspace_layout(units, block, backward=False)
-    net = Net(est._params, np.empty(0), offsets, units, np.empty(ws_size), ws_offsets)
-    predict(
-        net, Inputs(Xp, csr, False, False), ACTIVATION_CODES["tanh"], SOFTMAX_LOG_LOSS,
-        block, result,
+    non_finite = predict(
+        est._params, offsets, units, np.empty(ws_size), ws_offsets, Xp, *csr,
+        ACTIVATION_CODES["tanh"], SOFTMAX_LOG_LOSS, block, result,
+        np.empty((0, 1), np.int64),
     )  # fmt: skip
     np.testing.assert_allclose(result, _reference_outputs(est, Xp), rtol=1e-12)
+    assert not non_finite
 
 
 # --------------------------------------------------------------------------

@@ -8,7 +8,8 @@ forward and backward over one batch, with the gradient finished as
 scikit-learn's; over all rows it is the objective that L-BFGS minimises.
 The epoch kernels, the L-BFGS objective and prediction release the GIL, so
 that fits in different threads run in parallel.
-:func:`predict` runs the same forward pass over blocks of rows.
+:func:`predict` runs the same forward pass over blocks of rows, and returns
+the output activations or the labels they imply.
 """
 
 import numpy as np
@@ -17,9 +18,13 @@ from numba import njit
 from .._config import JIT, JIT_INLINE, JIT_NOGIL
 from .._lowlevel.prefetch import gather_rows, prefetch_next_batch
 from .dropout import backward_dropout, draw_masks, forward_dropout
-from .layers import backward, finish_gradient, forward, l2_penalty
-from .layout import A_ROWS, D_ROWS, Z_ROWS, Batch, buffer
-from .losses import inplace_output_activation, output_loss_and_delta
+from .layers import all_finite, backward, finish_gradient, forward, l2_penalty
+from .layout import A_ROWS, D_ROWS, Z_ROWS, Batch, Net, buffer
+from .losses import (
+    inplace_output_activation,
+    output_labels,
+    output_loss_and_delta,
+)
 from .optimizers import (
     LR,
     MOMENTUM,
@@ -285,31 +290,56 @@ def train_epoch_dropout(
 
 
 @njit(**JIT_NOGIL)
-def predict(net, inputs, act, out, block, result):
-    """Network output for every row of X, computed in blocks of rows.
+def predict(
+    params, offsets, units, ws, ws_offsets, X, csr_data, csr_indices, csr_indptr,
+    act, out, block, result, labels,
+):  # fmt: skip
+    """Network output, or the labels it implies, for every row, in blocks.
+
+    Plain arrays and integers only, so that numba dispatches the call fast:
+    a prediction of one row is one short compiled call.
 
     Parameters
     ----------
-    net : Net
-        Parameters, layout, and a forward-only workspace for ``block`` rows.
-    inputs : Inputs
-        All of X (C-contiguous when dense).
+    params, offsets, units : ndarray
+        The flat parameters and their layout (:class:`Net`'s fields).
+    ws, ws_offsets : ndarray
+        A forward-only workspace for ``block`` rows and its layout.
+    X : ndarray of shape (n_samples, n_features), C-contiguous
+        Dense X in the dtype of ``params``; (0, n_features) when X is CSR.
+    csr_data, csr_indices, csr_indptr : ndarray
+        X's CSR arrays (indices int64), or empty ones for a dense X.
     act, out : int
         Hidden activation code and output/loss code.
     block : int
         Rows per block.
-    result : ndarray of shape (n_samples, n_outputs)
-        Receives the output activations.
+    result : ndarray of shape (n_samples, n_outputs) or (0, n_outputs)
+        Receives the output activations, unless it is empty.
+    labels : ndarray of shape (n_samples, n_labels) or (0, n_labels), int64
+        Receives :func:`output_labels` instead, unless it is empty.
+
+    Returns
+    -------
+    non_finite : bool
+        Whether some row's first weighted sums ``X W_0 + b_0`` hold a NaN or
+        an infinity: every row of X that holds one makes all of them NaN or
+        infinite, so a False proves X finite (for finite weights).
     """
-    n = result.shape[0]
-    last = net.units.shape[0] - 2
-    rows = np.arange(n)
+    n = max(result.shape[0], labels.shape[0])
+    net = Net(params, params[:0], offsets, units, ws, ws_offsets)
+    csr = (csr_data, csr_indices, csr_indptr)
+    sparse = csr_indptr.shape[0] > 0
+    last = units.shape[0] - 2
+    non_finite = False
     for start in range(0, n, block):
         stop = start + block if start + block < n else n
-        batch = Batch(inputs.X[start:stop], inputs.csr, inputs.sparse, rows[start:stop])
-        forward(net, batch, act)
+        rows = np.arange(start, stop)
+        forward(net, Batch(X[start:stop], csr, sparse, rows), act)
+        non_finite = non_finite or not all_finite(buffer(net, Z_ROWS, 0, stop - start))
         Z = buffer(net, Z_ROWS, last, stop - start)
-        inplace_output_activation(Z, out)
-        for i in range(stop - start):
-            for k in range(Z.shape[1]):
-                result[start + i, k] = Z[i, k]
+        if labels.shape[0] > 0:
+            output_labels(Z, out, labels[start:stop])
+        else:
+            inplace_output_activation(Z, out)
+            result[start:stop] = Z
+    return non_finite

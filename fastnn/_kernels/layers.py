@@ -53,6 +53,17 @@ def inplace_add_bias(Z, b):
 
 
 @njit(**JIT_INLINE)
+def all_finite(Z):
+    """Whether every entry of ``Z`` is finite (neither NaN nor infinite)."""
+    n, m = Z.shape
+    bad = False
+    for i in range(n):
+        for k in range(m):
+            bad |= Z[i, k] - Z[i, k] != 0
+    return not bad
+
+
+@njit(**JIT_INLINE)
 def input_product(batch, W, Z):
     """``Z = X W`` for the batch's rows of X, dense or CSR.
 

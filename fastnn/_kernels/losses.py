@@ -14,8 +14,9 @@ code                      output f        loss per sample (before averaging)
 
 The output layer's ``Z = A W + b`` comes from :mod:`fastnn._kernels.layers`,
 bias included. Training calls :func:`output_loss_and_delta`, prediction
-:func:`inplace_output_activation`; both take the softmax from
-:func:`shifted_exp_rows` and :func:`row_sum`.
+:func:`inplace_output_activation` (or :func:`output_labels` for the labels
+alone); both take the softmax from :func:`shifted_exp_rows` (in place:
+:func:`inplace_shifted_exp_rows`) and :func:`row_sum`.
 
 The loss is computed from the activations with scikit-learn's arithmetic:
 probabilities are clipped to ``[eps, 1 - eps]`` before their logarithms,
@@ -44,7 +45,10 @@ OUTPUT_CODES = {
 
 @njit(**JIT)
 def inplace_output_activation(Z, code):
-    """Apply the output activation in place.
+    """Apply the output activation in place (prediction's values).
+
+    Every exponential is the vectorising one (:func:`vector_exp`), in both
+    precisions: softmax, logistic and exp run as SIMD loops over the block.
 
     Parameters
     ----------
@@ -56,15 +60,104 @@ def inplace_output_activation(Z, code):
     """
     n, m = Z.shape
     if code == SOFTMAX_LOG_LOSS:
-        shifted_exp_rows(Z, Z, Z)
+        inplace_shifted_exp_rows(Z)
         for i in range(n):
             total = row_sum(Z, i)
             for k in range(m):
                 Z[i, k] /= total
     elif code != SQUARED_ERROR:
+        flat = Z.reshape(n * m)
+        for j in range(n * m):
+            flat[j] = predicted_activation(flat[j], code)
+
+
+@njit(**JIT_INLINE)
+def predicted_activation(z, code):
+    """Prediction's exp or logistic link, with the vectorising exponential."""
+    if code == POISSON:
+        return vector_exp(z)
+    e = vector_exp(-abs(z))
+    return (1.0 if z >= 0 else e) / (1.0 + e)
+
+
+# Logit gaps at or below which :func:`output_labels` normalises before it
+# decides: beyond it, exp of the gap is below 1 - 9e-4 in either precision,
+# so the normalised values keep the logits' order strictly.
+TIE_GAP = 1.0 / 1024
+
+
+@njit(**JIT)
+def output_labels(Z, code, labels):
+    """The labels the output activations imply, from the pre-activations.
+
+    What ``argmax`` (softmax) or ``> 0.5`` (logistic) of
+    :func:`inplace_output_activation`'s values gives, ties and NaN included,
+    decided from ``Z`` itself: the largest logit, or the logit's sign. A row
+    whose runner-up logit (at a lower index) lies within :data:`TIE_GAP` of
+    its largest, that holds a NaN or an infinity, or a logit within the gap
+    of 0, is normalised first and decided on the values.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_outputs)
+        Output-layer pre-activations (bias included); rows that need it are
+        overwritten by their activations.
+    code : int
+        ``SOFTMAX_LOG_LOSS`` or ``BINARY_LOG_LOSS``.
+    labels : ndarray of shape (n_samples, 1) or (n_samples, n_outputs), int64
+        Softmax: the column of the largest value; logistic: 1 where the value
+        exceeds 0.5, else 0.
+    """
+    n, m = Z.shape
+    if code == SOFTMAX_LOG_LOSS:
         for i in range(n):
-            for k in range(m):
-                Z[i, k] = output_activation(Z[i, k], code)
+            best = first_argmax(Z, i)
+            if close_call(Z, i, best):
+                inplace_output_activation(Z[i : i + 1], code)
+                best = first_argmax(Z, i)
+            labels[i, 0] = best
+        return
+    for i in range(n):
+        for k in range(m):
+            z = Z[i, k]
+            if z > TIE_GAP:
+                labels[i, k] = 1
+            elif z < -TIE_GAP:
+                labels[i, k] = 0
+            else:
+                labels[i, k] = 1 if predicted_activation(z, code) > 0.5 else 0
+
+
+@njit(**JIT_INTERNAL)
+def first_argmax(Z, i):
+    """``np.argmax(Z[i])``: the first largest entry, or the first NaN."""
+    best, top = 0, Z[i, 0]
+    if top != top:
+        return 0
+    for k in range(1, Z.shape[1]):
+        z = Z[i, k]
+        if z != z:
+            return k
+        if z > top:
+            best, top = k, z
+    return best
+
+
+@njit(**JIT_INTERNAL)
+def close_call(Z, i, best):
+    """Whether row ``i``'s argmax over logits could differ from over softmax.
+
+    True when the largest logit is not finite, or an earlier logit lies
+    within :data:`TIE_GAP` of it (their probabilities might round equal, and
+    argmax would then pick the earlier one).
+    """
+    top = Z[i, best]
+    if top - top != 0:
+        return True
+    for k in range(best):
+        if top - Z[i, k] <= TIE_GAP:
+            return True
+    return False
 
 
 @njit(**JIT_INTERNAL)
@@ -109,6 +202,25 @@ def shifted_exp_rows(Z, shifted, expd):
     flat_expd = expd.reshape(n * m)
     for j in range(n * m):
         flat_expd[j] = vector_exp(flat_shifted[j])
+
+
+@njit(**JIT_INLINE)
+def inplace_shifted_exp_rows(Z):
+    """:func:`shifted_exp_rows` of ``Z`` into ``Z`` itself.
+
+    The same arithmetic; with one array instead of three aliased ones, LLVM
+    vectorises the exponentials instead of falling back to scalar code.
+    """
+    n, m = Z.shape
+    for i in range(n):
+        top = Z[i, 0]
+        for k in range(1, m):
+            top = max(top, Z[i, k])
+        for k in range(m):
+            Z[i, k] = Z[i, k] - top
+    flat = Z.reshape(n * m)
+    for j in range(n * m):
+        flat[j] = vector_exp(flat[j])
 
 
 @njit(**JIT_INTERNAL)

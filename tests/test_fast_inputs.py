@@ -1,0 +1,187 @@
+"""The fast input path decides exactly as scikit-learn's ``validate_data``.
+
+Every prediction method takes common inputs (float arrays, CSR, DataFrames
+with the fitted names) through :func:`fastnn._inputs.common_input` and the
+rest through ``validate_data``. Here each drawn input goes through both: the
+estimator as it is, and the same estimator with ``common_input`` switched
+off. Both must return the same array (values, dtype and shape), or raise the
+same exception with the same message, with the same warnings.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fastnn
+from fastnn import _prediction
+
+polars = pytest.importorskip("polars")
+
+N_FEATURES = 4
+NAMES = [f"f{i}" for i in range(N_FEATURES)]
+DTYPES = ["float32", "float64", "float16", ">f8", "<f4", "int64", "uint8", "bool",
+          "complex128", "object", "str"]  # fmt: skip
+SPARSE_FORMATS = ["csr", "csc", "coo", "lil", "dok", "bsr", "dia"]
+METHODS = ["predict", "predict_proba", "predict_log_proba"]
+
+
+def _fit(estimator, named, dtype):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, N_FEATURES)).astype(dtype)
+    y = np.arange(30) % 3
+    if estimator is fastnn.MLPRegressor:
+        y = X[:, 0] + 0.5
+    data = pd.DataFrame(X, columns=NAMES) if named else X
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return estimator(hidden_layer_sizes=(3,), max_iter=3, random_state=0).fit(
+            data, y
+        )
+
+
+MODELS = {
+    (name, named, dtype): _fit(est, named, dtype)
+    for name, est in [("clf", fastnn.MLPClassifier), ("reg", fastnn.MLPRegressor)]
+    for named in (False, True)
+    for dtype in ("float32", "float64")
+}
+
+
+def _outcome(call):
+    """(("ok", value) or ("error", type, message)), warnings as (type, text)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = ("ok", call())
+        except Exception as error:  # noqa: BLE001 - any error must match
+            result = ("error", type(error), str(error))
+    return result, [(w.category, str(w.message)) for w in caught]
+
+
+def _assert_same(fast, slow):
+    (a, warn_a), (b, warn_b) = fast, slow
+    assert warn_a == warn_b
+    assert a[0] == b[0], (a, b)
+    if a[0] == "error":
+        assert a[1:] == b[1:]
+        return
+    value_a, value_b = a[1], b[1]
+    if isinstance(value_a, float):
+        assert value_a == value_b or (np.isnan(value_a) and np.isnan(value_b))
+        return
+    assert type(value_a) is type(value_b)
+    assert value_a.dtype == value_b.dtype and value_a.shape == value_b.shape
+    np.testing.assert_array_equal(value_a, value_b)
+
+
+def _both_paths(call, monkeypatch):
+    fast = _outcome(call)
+    with monkeypatch.context() as m:
+        m.setattr(_prediction, "common_input", lambda est, X: None)
+        slow = _outcome(call)
+    _assert_same(fast, slow)
+
+
+@st.composite
+def arrays(draw):
+    """A 0- to 3-D array of a drawn dtype, order and width, maybe non-finite."""
+    ndim = draw(st.sampled_from([2, 2, 2, 1, 3]))
+    n_rows = draw(st.sampled_from([0, 1, 2, 7]))
+    width = draw(st.sampled_from([N_FEATURES] * 3 + [N_FEATURES - 1, N_FEATURES + 1]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    X = rng.standard_normal((n_rows, 2 * width)) * 3
+    if n_rows and draw(st.booleans()):
+        X[draw(st.integers(0, n_rows - 1)), draw(st.integers(0, 2 * width - 1))] = draw(
+            st.sampled_from([np.nan, np.inf, -np.inf])
+        )
+    order = draw(st.sampled_from(["C", "F", "strided"]))
+    X = X[:, ::2] if order == "strided" else X[:, :width]
+    if order == "F":
+        X = np.asfortranarray(X)
+    dtype = draw(st.sampled_from(DTYPES))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        X = X.astype(str if dtype == "str" else dtype)
+    if ndim == 1:
+        X = X.ravel()
+    elif ndim == 3:
+        X = X.reshape(n_rows, width, 1)
+    return X
+
+
+@st.composite
+def inputs(draw):
+    """An array, a list, a DataFrame (pandas, polars) or a sparse matrix."""
+    X = draw(arrays())
+    kind = draw(st.sampled_from(["array"] * 4 + ["list", "pandas", "polars", "sparse"]))
+    if kind == "list":
+        return X.tolist()
+    if X.ndim != 2 or X.dtype.kind in "UOc" or X.dtype == np.float16:
+        return X
+    if kind == "sparse" and X.dtype.isnative:
+        container = draw(st.sampled_from([sp.csr_matrix, sp.csr_array, "other"]))
+        if container == "other":
+            fmt, array = draw(st.sampled_from(SPARSE_FORMATS)), draw(st.booleans())
+            return (sp.coo_array if array else sp.coo_matrix)(X).asformat(fmt)
+        return container(X)
+    if kind == "sparse":
+        return X
+    columns = _columns(draw, X.shape[1])
+    if kind == "pandas":
+        return pd.DataFrame(X, columns=columns)
+    if any(not isinstance(c, str) for c in columns) or len(set(columns)) < len(columns):
+        return X
+    return polars.DataFrame({c: X[:, i] for i, c in enumerate(columns)})
+
+
+def _columns(draw, width):
+    names = [f"f{i}" for i in range(width)]
+    change = draw(st.sampled_from(["same", "same", "permuted", "renamed", "ints"]))
+    if change == "permuted":
+        names = names[::-1]
+    elif change == "renamed" and names:
+        names[-1] = "other"
+    elif change == "ints":
+        names = list(range(width))
+    return names
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(X=inputs(), model=st.sampled_from(sorted(MODELS)))
+def test_fast_and_slow_paths_decide_identically(X, model, monkeypatch):
+    est = MODELS[model]
+    for method in METHODS:
+        if hasattr(est, method):
+            _both_paths(lambda method=method: getattr(est, method)(X), monkeypatch)
+    n = len(X) if not sp.issparse(X) and not hasattr(X, "shape") else X.shape[0]
+    y = (np.arange(n) % 3) if model[0] == "clf" else np.linspace(0, 1, n)
+    _both_paths(lambda: est.score(X, y), monkeypatch)
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_common_inputs_take_the_fast_path(model, monkeypatch):
+    est = MODELS[model]
+    named, dtype = model[1], np.dtype(model[2])
+    X = np.random.default_rng(1).standard_normal((5, N_FEATURES)).astype(dtype)
+    common = [pd.DataFrame(X, columns=NAMES), polars.DataFrame(dict(zip(NAMES, X.T)))]
+    if not named:
+        common = [X, np.asfortranarray(X), sp.csr_matrix(X), sp.csr_array(X)]
+    calls = []
+
+    def no_validation(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("validate_data ran on a common input")
+
+    monkeypatch.setattr(_prediction, "validate_data", no_validation)
+    for Xc in common:
+        est.predict(Xc)
+    assert calls == []
