@@ -377,25 +377,57 @@ class BlasGate:
         with self._lock:
             self._n_running -= 1
             if self._n_running == 0 and self._original is not None:
-                with blas_control():
-                    for library, n_threads in self._original:
-                        library.set_num_threads(n_threads)
+                with self._control():
+                    for (_, set_threads), n_threads in self._original:
+                        set_threads(n_threads)
                 self._original = None
 
     def _hold_one_thread(self):
         """Set every BLAS library to one thread, first noting their counts.
 
-        The library controllers are called directly: a threadpoolctl limiter
-        would query every library's full description at each call.
+        The libraries' own functions are called (see :func:`thread_count_calls`):
+        a threadpoolctl limiter would query every library's full description
+        at each call.
         """
         if self._libraries is None:
-            self._libraries = self._controller().select(user_api="blas").lib_controllers
-        libraries = self._libraries
-        with blas_control():
+            controllers = self._controller().select(user_api="blas").lib_controllers
+            self._libraries = thread_count_calls(controllers)
+        with self._control():
             if self._original is None:
-                self._original = [(lib, lib.get_num_threads()) for lib in libraries]
-            for library in libraries:
-                library.set_num_threads(1)
+                self._original = [(calls, calls[0]()) for calls in self._libraries]
+            for _, set_threads in self._libraries:
+                set_threads(1)
+
+    def _control(self):
+        """:func:`blas_control`, unless every library is called directly."""
+        if all(getattr(get, "__self__", None) is None for get, _ in self._libraries):
+            return contextlib.nullcontext()
+        return blas_control()
+
+
+def thread_count_calls(controllers):
+    """``(get_num_threads, set_num_threads)`` of each BLAS library.
+
+    For an OpenBLAS with its own (pthreads) thread pool, its C functions
+    themselves, found by threadpoolctl: the count is one process-wide
+    setting, and threadpoolctl's wrappers add only bookkeeping. Otherwise
+    (OpenMP builds, other BLAS) threadpoolctl's methods.
+    """
+    calls = []
+    for lib in controllers:
+        found = None
+        if getattr(lib, "threading_layer", None) == "pthreads":
+            try:
+                found = (
+                    lib._get_symbol("openblas_get_num_threads"),
+                    lib._get_symbol("openblas_set_num_threads"),
+                )
+            except AttributeError:  # threadpoolctl's internals moved
+                found = None
+        if found is None or None in found:
+            found = (lib.get_num_threads, lib.set_num_threads)
+        calls.append(found)
+    return calls
 
 
 BLAS_GATE = BlasGate()
@@ -455,8 +487,13 @@ def kernel_inputs(X, dtype, lean=False):
     prefetch = dense.nbytes > PREFETCH_BYTES
     if lean:
         return Inputs(dense, (), False, prefetch)
-    empty = read_only(np.empty(0, dtype), np.empty(0, np.int64), np.empty(0, np.int64))
-    return Inputs(dense, empty, False, prefetch)
+    return Inputs(dense, empty_csr(np.dtype(dtype)), False, prefetch)
+
+
+@functools.cache
+def empty_csr(dtype):
+    """Empty read-only CSR arrays: a dense X's placeholders in :class:`Inputs`."""
+    return read_only(np.empty(0, dtype), np.empty(0, np.int64), np.empty(0, np.int64))
 
 
 def kernel_targets(Y, sample_weight, dtype):
@@ -482,9 +519,15 @@ def kernel_objective(activation, out_activation, dtype, alpha, line_search=False
     return Objective(
         activation_code(act),
         OUTPUT_CODES[out_activation],
-        float(np.finfo(dtype).eps),
+        machine_epsilon(dtype),
         float(alpha),
     )
+
+
+@functools.cache
+def machine_epsilon(dtype):
+    """``np.finfo(dtype).eps`` as a Python float."""
+    return float(np.finfo(dtype).eps)
 
 
 def activation_code(code):
@@ -498,11 +541,23 @@ def activation_code(code):
 
 def kernel_net(params, grads, layer_units, n_rows, backward=True):
     """A :class:`Net` over ``params`` with a fresh workspace for ``n_rows``."""
+    units, offsets, ws_offsets, ws_size = layouts(
+        tuple(int(u) for u in layer_units), n_rows, backward
+    )
+    ws = np.empty(ws_size, params.dtype)
+    return Net(params, grads, offsets, units, ws, ws_offsets)
+
+
+@functools.lru_cache(maxsize=64)
+def layouts(layer_units, n_rows, backward=True):
+    """Units, parameter layout and workspace layout, built once per shape.
+
+    Returns read-only arrays (shared by every caller) and the workspace size.
+    """
     units = np.asarray(layer_units, dtype=np.int64)
     offsets, _ = parameter_layout(units)
     ws_offsets, ws_size = workspace_layout(units, n_rows, backward)
-    ws = np.empty(ws_size, params.dtype)
-    return Net(params, grads, offsets, units, ws, ws_offsets)
+    return (*read_only(units, offsets, ws_offsets), ws_size)
 
 
 def pack_hyper(learning_rate, model):

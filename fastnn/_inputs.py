@@ -21,7 +21,7 @@ import sys
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["common_input"]
+__all__ = ["common_fit_input", "common_input"]
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 SPARSE_TYPES = (sp.csr_matrix, sp.csr_array)
@@ -114,3 +114,50 @@ def _polars_values(X, names):
         return None
     values = np.asarray(X)
     return values if values.ndim == 2 and values.shape[0] > 0 else None
+
+
+def common_fit_input(est, X, y, reset, classifier):
+    """``(X, y)`` as ``validate_data(..., y, ...)`` returns them in ``fit``, or None.
+
+    For a float32 or float64 array X of at least one row and column (of the
+    fitted width without feature names when ``reset`` is False), all finite,
+    and a targets array of as many rows: integer, bool or string labels for
+    a classifier, finite floats or integers for a regressor. Then, as
+    ``validate_data(est, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+    dtype=(np.float64, np.float32), reset=reset)`` does, X and y come back
+    unchanged, ``n_features_in_`` is set and a ``feature_names_in_`` from an
+    earlier fit on a DataFrame is removed.
+
+    Finiteness is scikit-learn's own first pass: a finite sum proves every
+    element finite; anything else goes to ``validate_data``.
+    """
+    if type(X) is not np.ndarray or type(y) is not np.ndarray:
+        return None
+    shape = X.shape
+    if X.dtype not in FLOAT_DTYPES or len(shape) != 2 or not (shape[0] and shape[1]):
+        return None
+    if (
+        y.ndim not in (1, 2)
+        or y.shape[0] != shape[0]
+        or (y.ndim == 2 and not y.shape[1])
+    ):
+        return None
+    if y.dtype.kind not in ("iubU" if classifier else "iuf") or y.dtype == np.float16:
+        return None
+    if not reset and (
+        shape[1] != est.n_features_in_
+        or getattr(est, "feature_names_in_", None) is not None
+    ):
+        return None
+    if not _sum_is_finite(X) or (y.dtype.kind == "f" and not _sum_is_finite(y)):
+        return None
+    if reset:
+        est.__dict__.pop("feature_names_in_", None)
+        est.n_features_in_ = shape[1]
+    return X, y
+
+
+def _sum_is_finite(a):
+    """scikit-learn's first finiteness pass: whether ``a.sum()`` is finite."""
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(a.sum()))

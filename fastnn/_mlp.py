@@ -22,7 +22,7 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils import column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils._unique import attach_unique
 from sklearn.utils.metaestimators import available_if
@@ -44,14 +44,17 @@ from ._callbacks import (
     LbfgsCallback,
     NoCallbacks,
 )
+from ._inputs import common_fit_input
 from ._metrics import fast_accuracy, fast_r2
 from ._prediction import PredictionMixin, label_width, labels_of
 from ._progress import EpochReporter
 from ._stopping import EarlyStoppingMixin
 from ._validation import (
+    check_random_state,
     check_validation_data,
     class_sample_weight,
     dropout_rates,
+    params_satisfy_constraints,
 )
 from ._weights import FlatWeightsMixin
 from .interop import SklearnConversionMixin
@@ -188,13 +191,27 @@ class BaseMLP(
         self.scoring = scoring
         self.dropout = dropout
 
+    def _validate_params(self):
+        """scikit-learn's parameter validation, its accepting path made cheap.
+
+        Each parameter is checked by scikit-learn's own constraint objects,
+        built once per class (see :func:`params_satisfy_constraints`); when
+        one fails, scikit-learn's validation runs and raises its error.
+        """
+        if not params_satisfy_constraints(self):
+            super()._validate_params()
+
     def _hidden_sizes(self):
         """``hidden_layer_sizes`` as a list, validated as sklearn does."""
         sizes = self.hidden_layer_sizes
         if not hasattr(sizes, "__iter__"):
             sizes = [sizes]
         sizes = list(sizes)
-        if np.any(np.array(sizes) <= 0):
+        if all(type(size) is int for size in sizes):
+            positive = all(size > 0 for size in sizes)
+        else:
+            positive = not np.any(np.array(sizes) <= 0)
+        if not positive:
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         return sizes
 
@@ -286,7 +303,7 @@ class BaseMLP(
                 "Got `batch_size` less than 1 or larger than "
                 "sample size. It is going to be clipped"
             )
-        return int(np.clip(self.batch_size, 1, n_samples))
+        return int(min(max(self.batch_size, 1), n_samples))
 
     def _engine_model(self, **extra):
         """The engine's view of the model: its parameters and output activation.
@@ -476,6 +493,38 @@ default=None
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+def _integer_labels(y):
+    """A fitted LabelBinarizer and the binarized targets, for integer labels.
+
+    For 1-D integer labels of at least two classes,
+    ``LabelBinarizer().fit(y)`` finds ``type_of_target`` "binary" (two
+    classes) or "multiclass", no sparse input, and ``unique_labels(y)``: the
+    sorted distinct labels in y's dtype. Here they are counted in one pass
+    (``np.bincount``) when the labels are small non-negative integers, and
+    the one-hot rows come from each label's rank among them. Returns None
+    for any other targets, which go through ``fit`` and ``transform``.
+    """
+    if y.ndim != 1 or y.dtype.kind not in "iu" or y.shape[0] == 0:
+        return None
+    low, high = y.min(), y.max()
+    if low < 0 or high >= max(1024, 4 * y.shape[0]):
+        return None
+    present = np.bincount(y, minlength=int(high) + 1) > 0
+    classes = np.flatnonzero(present).astype(y.dtype)
+    if classes.shape[0] < 2:
+        return None
+    rank = (np.cumsum(present) - 1)[y]
+    lb = LabelBinarizer()
+    lb.y_type_ = "multiclass" if classes.shape[0] > 2 else "binary"
+    lb.sparse_input_ = False
+    lb.classes_ = classes
+    if classes.shape[0] == 2:
+        return lb, (rank == 1).reshape(-1, 1)
+    Y = np.zeros((y.shape[0], classes.shape[0]), dtype=bool)
+    Y[np.arange(y.shape[0]), rank] = True
+    return lb, Y
 
 
 def _lbfgs_print_option(iprint):
@@ -675,7 +724,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return "logistic"
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(
+        found = common_fit_input(self, X, y, reset, classifier=True)
+        X, y = found or validate_data(
             self,
             X,
             y,
@@ -686,11 +736,16 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        first = not hasattr(self, "classes_") or not (self.warm_start or incremental)
+        encoded = _integer_labels(y) if first else None
+        if encoded is not None:
+            self._label_binarizer, Y = encoded
+            self.classes_ = self._label_binarizer.classes_
+            return X, Y
         # One np.unique for the label checks below, instead of one per check.
         y = attach_unique(y)
-        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y)
+        if first:
+            self._label_binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._label_binarizer.classes_
         else:
             self._check_known_classes(unique_labels(y))
@@ -1047,7 +1102,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return "exp" if self.loss == "poisson" else "identity"
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(
+        found = common_fit_input(self, X, y, reset, classifier=False)
+        X, y = found or validate_data(
             self,
             X,
             y,

@@ -6,13 +6,102 @@ sample weights (scikit-learn's ``compute_sample_weight``), and the data loss
 of the network's outputs on a validation set (scikit-learn's MLP losses).
 """
 
+import functools
+
 import numpy as np
+from numpy.random.bit_generator import ISeedSequence
 from sklearn.neural_network._base import LOSS_FUNCTIONS
 from sklearn.utils import check_consistent_length
+from sklearn.utils import check_random_state as sklearn_check_random_state
+from sklearn.utils._param_validation import make_constraint
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+
+class _PlaceholderWords(ISeedSequence):
+    """Seed words for an MT19937 that legacy seeding then overwrites.
+
+    ``RandomState(seed)`` first builds its MT19937 from a fresh
+    ``SeedSequence`` (hashing 624 words of OS entropy, most of its cost),
+    then overwrites the whole state by legacy seeding. These placeholder
+    words, a list that MT19937 copies fast, skip the hashing.
+    """
+
+    WORDS = [1] * 624
+
+    def generate_state(self, n_words, dtype=np.uint32):
+        """The placeholder words (overwritten by the seeding that follows)."""
+        return self.WORDS[:n_words]
+
+
+_PLACEHOLDER_WORDS = _PlaceholderWords()
+
+
+def check_random_state(seed):
+    """scikit-learn's ``check_random_state``, without its cost for int seeds.
+
+    For a Python int in ``[0, 2**32)``, ``np.random.RandomState(seed)``
+    built as ``RandomState(MT19937(...)).seed(seed)``: numpy's legacy
+    seeding sets the same 624-word state and resets the same caches, so the
+    streams are identical. Everything else goes to scikit-learn's.
+    """
+    if type(seed) is int and 0 <= seed <= 0xFFFFFFFF:
+        random_state = np.random.RandomState(np.random.MT19937(_PLACEHOLDER_WORDS))
+        random_state.seed(seed)
+        return random_state
+    return sklearn_check_random_state(seed)
+
+
+@functools.cache
+def _constraints(cls, constraints_id):
+    """``(name, constraint objects)`` for each parameter ``cls`` validates.
+
+    In ``_get_param_names`` order, as ``validate_parameter_constraints``
+    meets them in ``get_params``; ``constraints_id`` keys the cache on the
+    class's current ``_parameter_constraints``.
+    """
+    table = []
+    for name in cls._get_param_names():
+        constraints = cls._parameter_constraints.get(name, "no_validation")
+        if constraints != "no_validation":
+            table.append((name, tuple(make_constraint(c) for c in constraints)))
+    return tuple(table)
+
+
+# (constraint table, name, type, value) -> whether the value satisfies one
+# of the constraints: is_satisfied_by is a pure function of an immutable
+# (hashable) value, so its answer is reused; bounded in size.
+_SATISFIED = {}
+_SATISFIED_MAX = 4096
+
+
+def params_satisfy_constraints(est):
+    """Whether every parameter satisfies one of its constraints.
+
+    scikit-learn's ``validate_parameter_constraints`` decides with the same
+    constraint objects' ``is_satisfied_by``; this skips its per-call
+    ``get_params`` (which inspects ``__init__``'s signature) and its making
+    of the constraint objects, and reuses the answer for hashable values
+    seen before. False means that validation must run to raise.
+    """
+    cls = type(est)
+    table = _constraints(cls, id(cls._parameter_constraints))
+    for name, constraints in table:
+        value = getattr(est, name)
+        try:
+            key = (id(table), name, type(value), value)
+            satisfied = _SATISFIED.get(key)
+        except TypeError:  # unhashable: a list, an array, a dict
+            key = satisfied = None
+        if satisfied is None:
+            satisfied = any(c.is_satisfied_by(value) for c in constraints)
+            if key is not None and len(_SATISFIED) < _SATISFIED_MAX:
+                _SATISFIED[key] = satisfied
+        if not satisfied:
+            return False
+    return True
 
 
 def dropout_rates(dropout, n_hidden, solver):

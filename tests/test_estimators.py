@@ -185,7 +185,8 @@ def test_multilabel_and_string_labels(digits):
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_label_checks_leave_no_cached_uniques_behind(digits, monkeypatch):
-    """The labels' unique values are computed once per fit and attached to a
+    """The labels' unique values are computed at most once per fit (small
+    non-negative integer labels are counted instead) and attached to a
     private view of y; nothing the user gets back carries that metadata."""
     X, _, y, _ = digits
     calls = []
@@ -199,7 +200,7 @@ def test_label_checks_leave_no_cached_uniques_behind(digits, monkeypatch):
     for labels in (y, np.array(["a", "b", "c", "d", "e"] * 2)[y]):
         calls.clear()
         est = MLPClassifier((8,), max_iter=2, random_state=0).fit(X, labels)
-        assert len(calls) == 1
+        assert len(calls) == (0 if labels.dtype.kind == "i" else 1)
         assert est.classes_.dtype.metadata is None
         predicted = est.predict(X)
         assert predicted.dtype.metadata is None

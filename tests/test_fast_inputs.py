@@ -185,3 +185,147 @@ def test_common_inputs_take_the_fast_path(model, monkeypatch):
     for Xc in common:
         est.predict(Xc)
     assert calls == []
+
+
+@st.composite
+def fit_inputs(draw):
+    """X as :func:`arrays` draws it, and targets of a drawn kind and shape."""
+    X = draw(arrays())
+    n = X.shape[0] if X.ndim else 0
+    n += draw(st.sampled_from([0, 0, 0, 1]))
+    kind = draw(st.sampled_from(["int", "int", "uint8", "bool", "str", "float",
+                                 "float_nan", "negative", "2d", "column"]))  # fmt: skip
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    y = rng.integers(0, draw(st.sampled_from([1, 2, 3, 5])), n)
+    if kind == "negative":
+        y = y - 2
+    elif kind in ("uint8", "bool"):
+        y = y.astype(kind)
+    elif kind == "str":
+        y = np.array(["a", "b", "c", "d", "e"])[y]
+    elif kind.startswith("float"):
+        y = y + rng.uniform(0, 0.5, n)
+        if kind == "float_nan" and n:
+            y[0] = np.nan
+    elif kind == "2d":
+        y = np.column_stack([y, y % 2])
+    elif kind == "column":
+        y = y.reshape(-1, 1)
+    return X, y
+
+
+def _fit_outcome(est, X, y):
+    def fit():
+        est.fit(X, y)
+        state = {"coefs": [c.copy() for c in est.coefs_], "n": est.n_features_in_,
+                 "names": hasattr(est, "feature_names_in_")}  # fmt: skip
+        if hasattr(est, "classes_"):
+            state["classes"] = est.classes_
+        return state
+
+    return _outcome(fit)
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(data=fit_inputs(), kind=st.sampled_from(["clf", "reg"]), refit=st.booleans())
+def test_fit_fast_and_slow_paths_decide_identically(data, kind, refit, monkeypatch):
+    from fastnn import _mlp
+
+    X, y = data
+    cls = fastnn.MLPClassifier if kind == "clf" else fastnn.MLPRegressor
+    outcomes = []
+    for fast in (True, False):
+        est = cls(hidden_layer_sizes=(3,), max_iter=2, random_state=0)
+        if refit:  # a refit clears the names of an earlier fit on a DataFrame
+            est.fit(pd.DataFrame(np.ones((4, N_FEATURES)), columns=NAMES), [0, 1] * 2)
+        with monkeypatch.context() as m:
+            if not fast:
+                m.setattr(_mlp, "common_fit_input", lambda *args, **kwargs: None)
+                m.setattr(_mlp, "_integer_labels", lambda y: None)
+            outcomes.append(_fit_outcome(est, X, y))
+    (a, warn_a), (b, warn_b) = outcomes
+    assert warn_a == warn_b
+    assert a[0] == b[0], (a, b)
+    if a[0] == "error":
+        assert a[1:] == b[1:]
+    else:
+        state_a, state_b = a[1], b[1]
+        assert state_a.keys() == state_b.keys()
+        for key in state_a:
+            if key == "coefs":
+                for ca, cb in zip(state_a[key], state_b[key]):
+                    assert ca.dtype == cb.dtype
+                    np.testing.assert_array_equal(ca, cb)
+            elif key == "classes":
+                assert state_a[key].dtype == state_b[key].dtype
+                np.testing.assert_array_equal(state_a[key], state_b[key])
+            else:
+                assert state_a[key] == state_b[key]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42, 2**31, 2**32 - 1])
+def test_check_random_state_gives_numpys_stream(seed):
+    from sklearn.utils import check_random_state as sklearn_check_random_state
+
+    from fastnn._validation import check_random_state
+
+    ours, theirs = check_random_state(seed), sklearn_check_random_state(seed)
+    a, b = ours.get_state(), theirs.get_state()
+    assert a[0] == b[0] and a[2:] == b[2:]
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(ours.uniform(size=50), theirs.uniform(size=50))
+    p, q = np.arange(100), np.arange(100)
+    ours.shuffle(p), theirs.shuffle(q)
+    np.testing.assert_array_equal(p, q)
+    np.testing.assert_array_equal(ours.normal(size=7), theirs.normal(size=7))
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "0", True, np.int64(3), None])
+def test_check_random_state_defers_everything_else(seed):
+    from sklearn.utils import check_random_state as sklearn_check_random_state
+
+    from fastnn._validation import check_random_state
+
+    ours, theirs = (
+        _outcome(lambda: check_random_state(seed)),
+        _outcome(lambda: sklearn_check_random_state(seed)),
+    )
+    assert ours[0][0] == theirs[0][0]
+    if ours[0][0] == "error":
+        assert ours[0][1:] == theirs[0][1:]
+    else:
+        np.testing.assert_array_equal(
+            ours[0][1].get_state()[1], theirs[0][1].get_state()[1]
+        )
+
+
+PARAM_VALUES = st.sampled_from(
+    [0, 1, -1, 2, 0.5, -0.5, 1.5, 1e-4, 0.0, np.inf, np.nan, True, False, None, "auto",
+     "adam", "relu", "constant", "balanced", "loss", (5,), [3, 2], "bogus", np.int64(4),
+     np.float32(0.5), {0: 1.0}, 2**33]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.sampled_from(sorted(fastnn.MLPClassifier._parameter_constraints)),
+    value=PARAM_VALUES,
+    cls=st.sampled_from([fastnn.MLPClassifier, fastnn.MLPRegressor]),
+)
+def test_cheap_parameter_validation_agrees_with_sklearn(name, value, cls):
+    from sklearn.base import BaseEstimator
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from fastnn._validation import params_satisfy_constraints
+
+    if name not in cls._parameter_constraints:
+        return
+    est = cls().set_params(**{name: value})
+    for _ in range(2):  # the second answer comes from the cache
+        try:
+            BaseEstimator._validate_params(est)  # scikit-learn's own, not ours
+        except InvalidParameterError:
+            assert not params_satisfy_constraints(est)
+        else:
+            assert params_satisfy_constraints(est)
