@@ -10,7 +10,9 @@ protocol): after one warm-up fit per implementation, the implementations are
 timed in turn, ``--repeats`` times each (interleaved, so a burst of load on a
 shared machine hits all of them), and the median is reported.  The fp32 peak
 is the best of ``numpy.matmul`` and ``torch.matmul`` on 1024 x 1024 x 1024.
-Cold start and memory are measured in fresh subprocesses (``coldstart.py``,
+Prediction latency against ONNX Runtime (``predict.py``) and a fit's fixed
+costs (``fixed_costs.py``) run in this process too; the README's install,
+cold start and memory are measured in fresh subprocesses (``coldstart.py``,
 ``memory.py``).
 
 Output: a table on stdout (times, ratio fastnn/peer, target, ok/short),
@@ -233,7 +235,9 @@ def markdown(rows, peak, extra_lines, command):
         f"fp32 peak (1024^3 matmul): numpy {peak['numpy']:.0f} GFLOP/s, torch "
         f"{torch_peak} GFLOP/s."
     )
-    out += [""] + [f"- {line}" for line in extra_lines]
+    out.append("")
+    for line in extra_lines:  # tables as tables, everything else as a list
+        out.append(line if line.startswith("|") else f"- {line}")
     out += ["", f"Made with `{command}` on {machine_line()}."]
     return "\n".join(out) + "\n"
 
@@ -289,6 +293,20 @@ def plot(rows, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _in_process_figures(repeats):
+    """Prediction latency (``predict.py``) and a fit's fixed costs."""
+    import fixed_costs
+    import predict
+
+    sizes = (1, 10) if smoke_mode() else predict.SIZES
+    networks = ("digits",) if smoke_mode() else predict.NETWORKS
+    latency = predict.measure(networks, sizes, max(3, repeats))
+    fixed = fixed_costs.measure(3 if smoke_mode() else max(9, repeats))
+    lines = ["prediction latency (benchmarks/predict.py):"]
+    lines += predict.describe(latency) + fixed_costs.describe(fixed)
+    return lines, {"predict": latency, "fixed_costs": fixed}
 
 
 def _subprocess_figures(repeats):
@@ -375,7 +393,10 @@ def main(argv=None):
         print(f"[{name}] warm-up fit: {warm}", flush=True)
     print()
     print_table(rows)
-    extra, sub = ([], {}) if args.no_subprocess else _subprocess_figures(args.repeats)
+    extra, sub = _in_process_figures(args.repeats)
+    if not args.no_subprocess:
+        more, more_sub = _subprocess_figures(args.repeats)
+        extra, sub = extra + more, {**sub, **more_sub}
     for line in extra:
         print(line)
     print(f"load average at end: {os.getloadavg()[0]:.2f}")

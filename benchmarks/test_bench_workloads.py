@@ -99,3 +99,17 @@ def test_dropout_benchmark_runs_both_rates():
     assert set(times) == set(dropout.RATES)
     assert all(t[0] > 0 for t in times.values())
     assert "dropout=0.2 / dropout=0" in dropout.describe(times)[-1]
+
+
+def test_prediction_latency_and_fixed_costs_run():
+    """The in-process figures of report.py: predict.py and fixed_costs.py."""
+    import fixed_costs
+    import predict
+
+    latency = predict.measure(("digits",), (1, 3), repeats=1)
+    table = latency["proba"]["digits"]["float32"]
+    assert set(table) == {1, 3} and "fastnn" in table[1] and "sklearn" in table[1]
+    assert any(line.startswith("| digits |") for line in predict.describe(latency))
+    fixed = fixed_costs.measure(repeats=1)
+    assert fixed["one_epoch_fit_s"] > 0
+    assert "fixed costs:" in fixed_costs.describe(fixed)[0]

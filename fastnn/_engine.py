@@ -851,6 +851,62 @@ class Predictor:
         return found
 
 
+# The objectives of Dask fits' blocks on this worker, kept between the
+# evaluations of one fit: (fit key, block index) -> (objective, params buffer).
+_BLOCK_OBJECTIVES = {}
+
+
+def block_loss_and_gradient(fit_key, index, params, layer_units, model, X, Y, sw=None):
+    """One block's share of a Dask L-BFGS fit's objective, on its worker.
+
+    The block's :class:`FullBatchObjective` (with its workspace) is built at
+    the first evaluation and kept for the next ones; ``model["alpha"]`` is 0,
+    the client adds the L2 term once for all blocks.
+
+    Parameters
+    ----------
+    fit_key : str
+        Names the fit, so that :func:`forget_block_objectives` can drop it.
+    index : int
+        The block's row index.
+    params : ndarray of shape (n_params,)
+        The current parameters (the client's copy, broadcast).
+    layer_units : tuple of int
+    model : dict
+        ``activation``, ``out_activation`` and ``alpha``.
+    X, Y : ndarray
+        The block's inputs and encoded targets.
+    sw : ndarray or None
+        The block's sample weights.
+
+    Returns
+    -------
+    loss_sum : float
+        The block's data loss times its weight sum.
+    grad_sum : ndarray of shape (n_params,), float64
+        The block's gradient times its weight sum.
+    weight_sum : float
+        Its number of rows, or its sample weights' sum.
+    """
+    found = _BLOCK_OBJECTIVES.get((fit_key, index))
+    if found is None or found[1].shape != params.shape:
+        buffer = np.empty_like(params)
+        objective = FullBatchObjective(X, Y, sw, buffer, layer_units, model)
+        found = _BLOCK_OBJECTIVES[(fit_key, index)] = (objective, buffer)
+    objective, buffer = found
+    buffer[:] = params
+    with blas_limit(layer_units):
+        loss, grad = objective.loss_and_gradient()
+    weight = float(X.shape[0]) if sw is None else float(np.sum(sw, dtype=np.float64))
+    return loss * weight, grad * weight, weight
+
+
+def forget_block_objectives(fit_key):
+    """Drop this worker's block objectives of one Dask fit."""
+    for key in [k for k in _BLOCK_OBJECTIVES if k[0] == fit_key]:
+        del _BLOCK_OBJECTIVES[key]
+
+
 @functools.cache
 def _helpers():
     """The process's prediction helper threads, as a thread pool."""

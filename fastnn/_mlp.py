@@ -18,6 +18,7 @@ from sklearn.base import (
     ClassifierMixin,
     RegressorMixin,
     _fit_context,
+    is_classifier,
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -43,6 +44,16 @@ from ._callbacks import (
     CallbackSupportMixin,
     LbfgsCallback,
     NoCallbacks,
+)
+from ._dask import (
+    STOCHASTIC_MESSAGE,
+    DaskObjective,
+    check_dask_targets,
+    check_dask_X,
+    dask_client,
+    is_dask,
+    lazy_predict,
+    lazy_score,
 )
 from ._inputs import common_fit_input
 from ._metrics import fast_accuracy, fast_r2
@@ -221,6 +232,16 @@ class BaseMLP(
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
         )
+        if is_dask(X):
+            if self.solver in _STOCHASTIC_SOLVERS:
+                raise ValueError(
+                    STOCHASTIC_MESSAGE.format(
+                        cls=type(self).__name__, solver=self.solver
+                    )
+                )
+            client = dask_client()
+            if client is not None:
+                return self._fit_dask(client, X, y, sample_weight, hidden, first_pass)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
@@ -245,6 +266,12 @@ class BaseMLP(
                 )
             else:
                 self._fit_lbfgs(X, Y, sample_weight, callbacks)
+        self._check_finite_weights(saved)
+        callbacks.close()
+        return self
+
+    def _check_finite_weights(self, saved):
+        """Raise (rolling back to ``saved``) when the weights are not finite."""
         if not np.isfinite(self._params).all():
             if saved is not None:
                 self._restore(saved)
@@ -252,7 +279,37 @@ class BaseMLP(
                 "Solver produced non-finite parameter weights. The input data may"
                 " contain large values and need to be preprocessed."
             )
-        callbacks.close()
+
+    def _fit_dask(self, client, X, y, sample_weight, hidden, first_pass):
+        """L-BFGS on Dask collections, the blocks staying on the workers.
+
+        See :mod:`fastnn._dask`; everything else is the in-memory fit's.
+        """
+        if getattr(self, "class_weight", None) is not None:
+            raise ValueError(
+                "class_weight is not supported on Dask collections; give the "
+                "class weights as sample_weight."
+            )
+        X = check_dask_X(self, X, reset=first_pass)
+        data = check_dask_targets(
+            self, X, y, sample_weight, is_classifier(self), first_pass
+        )
+        layer_units = [data.n_features] + hidden + [data.n_outputs]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(np.empty((0, data.n_outputs)), layer_units, data.dtype)
+        else:
+            self._check_continuation(layer_units, data.dtype)
+        self._prepare_dropout(len(hidden), first_pass)
+        saved = None if first_pass else self._snapshot()
+        objective = DaskObjective(
+            client, data, self._params, layer_units, self._engine_model()
+        )
+        try:
+            self._fit_lbfgs(None, None, None, NoCallbacks(), objective)
+        finally:
+            objective.close()
+        self._check_finite_weights(saved)
         return self
 
     def _prepare_dropout(self, n_hidden, first_pass):
@@ -404,14 +461,20 @@ class BaseMLP(
                 (self.t_ + 1) ** self.power_t
             )
 
-    def _fit_lbfgs(self, X, Y, sample_weight, callbacks):
-        """Full-batch L-BFGS-B over the flat buffer with scipy."""
+    def _fit_lbfgs(self, X, Y, sample_weight, callbacks, objective=None):
+        """Full-batch L-BFGS-B over the flat buffer with scipy.
+
+        ``objective`` (a :class:`fastnn._dask.DaskObjective`) replaces the
+        in-memory one over X.
+        """
         # Imported here: scipy.optimize takes a third of fastnn's import time.
         from scipy.optimize import minimize
 
-        objective = engine.FullBatchObjective(
-            X, Y, sample_weight, self._params, self._layer_units(), self._engine_model()
-        )
+        if objective is None:
+            objective = engine.FullBatchObjective(
+                X, Y, sample_weight, self._params, self._layer_units(),
+                self._engine_model(),
+            )  # fmt: skip
 
         def loss_and_grad(packed):
             self._params[:] = packed
@@ -807,6 +870,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             The predicted classes.
         """
         self._predictor()  # NotFittedError before anything else
+        if is_dask(X):
+            return lazy_predict(self, "predict", X)
         lb = self._label_binarizer
         n_labels = label_width(lb, self.n_outputs_)
         if n_labels:
@@ -834,6 +899,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         score : float
             Mean accuracy of ``self.predict(X)`` w.r.t. ``y``.
         """
+        if is_dask(X):
+            return lazy_score(self, X, y, sample_weight)
         y_pred = self.predict(X)
         score = fast_accuracy(y, y_pred, sample_weight)
         if score is None:
@@ -928,6 +995,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             Log-probability of each class, ordered as in ``classes_``.
         """
         y_prob = self.predict_proba(X)
+        if is_dask(X):
+            return np.log(y_prob)
         return np.log(y_prob, out=y_prob)
 
     def predict_proba(self, X):
@@ -943,6 +1012,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         y_prob : ndarray of shape (n_samples, n_classes)
             Probability of each class, ordered as in ``classes_``.
         """
+        if is_dask(X):
+            self._predictor()
+            return lazy_predict(self, "predict_proba", X)
         y_pred = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
@@ -1130,6 +1202,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predicted values.
         """
+        if is_dask(X):
+            self._predictor()
+            return lazy_predict(self, "predict", X)
         return self._predict(X)
 
     def score(self, X, y, sample_weight=None):
@@ -1153,6 +1228,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         score : float
             R^2 of ``self.predict(X)`` w.r.t. ``y``.
         """
+        if is_dask(X):
+            return lazy_score(self, X, y, sample_weight)
         y_pred = self.predict(X)
         score = fast_r2(y, y_pred, sample_weight)
         if score is None:

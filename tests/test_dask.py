@@ -243,3 +243,160 @@ def test_incremental_regressor_matches_in_memory_fit(cluster):
     print(f"\nR^2: incremental {blocks:.4f}, in-memory {in_memory:.4f}")
     assert in_memory > 0.8
     assert abs(blocks - in_memory) <= 0.02
+
+
+# ---------------------------------------------------------------------------
+# L-BFGS where the blocks live
+# ---------------------------------------------------------------------------
+def _blobs(n=6000, p=10, dtype=np.float64, seed=0):
+    X, y = make_classification(
+        n_samples=n, n_features=p, n_informative=6, n_classes=3, random_state=seed
+    )
+    return X.astype(dtype), y
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-6)])
+@pytest.mark.parametrize("kind", ["clf", "reg"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_dask_objective_equals_the_in_memory_one(cluster, dtype, rtol, kind, weighted):
+    from fastnn import _engine
+    from fastnn._dask import DaskObjective, check_dask_targets, check_dask_X
+
+    client, _ = cluster
+    X, y = _blobs(dtype=dtype)
+    if kind == "reg":
+        y = np.column_stack([X[:, 0] + X[:, 1], X[:, 2] ** 2])  # two outputs
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, X.shape[0]) if weighted else None
+    cls = fastnn.MLPClassifier if kind == "clf" else fastnn.MLPRegressor
+    est = cls(hidden_layer_sizes=(7,), solver="lbfgs", alpha=0.01, max_iter=3,
+              random_state=0).fit(X, y, sample_weight=sw)  # fmt: skip
+    Xd = da.from_array(X, chunks=(1500, 10))
+    data = check_dask_targets(
+        est, check_dask_X(est, Xd, reset=False), da.from_array(y, chunks=1500),
+        None if sw is None else da.from_array(sw, chunks=1500), kind == "clf",
+        first_pass=False,
+    )  # fmt: skip
+    units, model = est._layer_units(), est._engine_model()
+    Y = est._binarize(y) if kind == "clf" else y
+    Y = np.ascontiguousarray(Y.reshape(len(y), -1), dtype=dtype)
+    weights = None if sw is None else sw.astype(dtype)
+    in_memory = _engine.FullBatchObjective(X, Y, weights, est._params, units, model)
+    on_dask = DaskObjective(client, data, est._params, units, model)
+    try:
+        for step in range(3):
+            est._params[:] += np.float64(0.01 * step)
+            loss, grad = in_memory.loss_and_gradient()
+            loss_d, grad_d = on_dask.loss_and_gradient()
+            np.testing.assert_allclose(loss_d, loss, rtol=rtol)
+            np.testing.assert_allclose(
+                grad_d, grad, rtol=rtol, atol=rtol * abs(grad).max()
+            )
+    finally:
+        on_dask.close()
+    assert set(client.run(_cached_block_objectives).values()) == {0}
+
+
+def _cached_block_objectives():
+    from fastnn import _engine
+
+    return len(_engine._BLOCK_OBJECTIVES)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lbfgs_on_dask_trains_the_in_memory_model(cluster, dtype):
+    X, y = _blobs(n=8000, dtype=dtype)
+    params = dict(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=40, random_state=0)
+    in_memory = fastnn.MLPClassifier(**params).fit(X, y)
+    first = fastnn.MLPClassifier(**{**params, "max_iter": 1}).fit(X, y)
+    Xd, yd = da.from_array(X, chunks=(2000, 10)), da.from_array(y, chunks=2000)
+    on_dask = fastnn.MLPClassifier(**params).fit(Xd, yd)
+    first_dask = fastnn.MLPClassifier(**{**params, "max_iter": 1}).fit(Xd, yd)
+    for a, b in zip(first_dask.coefs_, first.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert abs(on_dask.loss_ - in_memory.loss_) <= 1e-3 * in_memory.loss_
+    assert (
+        on_dask.n_iter_ == in_memory.n_iter_ or on_dask.loss_ < 1e-3 + in_memory.loss_
+    )
+    assert_array_equal(on_dask.classes_, in_memory.classes_)
+    accuracy = in_memory.score(X, y)
+    assert abs(on_dask.score(X, y) - accuracy) <= 0.005
+    assert on_dask.coefs_[0].dtype == dtype
+
+
+def test_multi_output_regression_with_weights_on_dask(cluster):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((6000, 6))
+    Y = np.column_stack([X[:, 0] - X[:, 1], np.tanh(X[:, 2])])
+    sw = rng.uniform(0.2, 1.0, 6000)
+    params = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=30, random_state=0)
+    in_memory = fastnn.MLPRegressor(**params).fit(X, Y, sample_weight=sw)
+    on_dask = fastnn.MLPRegressor(**params).fit(
+        da.from_array(X, chunks=(1000, 6)), da.from_array(Y, chunks=(1000, 2)),
+        sample_weight=da.from_array(sw, chunks=1000),
+    )  # fmt: skip
+    assert abs(on_dask.loss_ - in_memory.loss_) <= 1e-3 * in_memory.loss_
+    np.testing.assert_allclose(on_dask.predict(X), in_memory.predict(X), atol=0.05)
+
+
+def test_dask_fit_keeps_the_data_on_the_workers(cluster):
+    import tracemalloc
+
+    client, _ = cluster
+    X = da.random.RandomState(0).standard_normal((400_000, 20), chunks=(50_000, 20))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    X, y = client.persist([X.astype(np.float32), y])
+    est = fastnn.MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=5)
+    tracemalloc.start()
+    try:
+        est.fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < X.nbytes / 5, (peak, X.nbytes)
+    assert est.n_features_in_ == 20 and est.n_iter_ >= 1
+
+
+def test_prediction_on_dask_stays_lazy(cluster):
+    X, y = _blobs(n=3000)
+    est = fastnn.MLPClassifier((8,), solver="lbfgs", max_iter=10, random_state=0)
+    est.fit(X, y)
+    Xd, yd = da.from_array(X, chunks=(700, 10)), da.from_array(y, chunks=700)
+    for method in ("predict", "predict_proba", "predict_log_proba"):
+        lazy = getattr(est, method)(Xd)
+        assert isinstance(lazy, da.Array)
+        np.testing.assert_allclose(lazy.compute(), getattr(est, method)(X), rtol=1e-12)
+    score = est.score(Xd, yd)
+    assert isinstance(score, da.Array)
+    assert score.compute() == pytest.approx(est.score(X, y), abs=1e-12)
+    assert isinstance(est.predict(X), np.ndarray)
+    reg = fastnn.MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=10,
+                              random_state=0).fit(X, X[:, :2])  # fmt: skip
+    r2 = reg.score(Xd, da.from_array(X[:, :2], chunks=(700, 2)))
+    assert r2.compute() == pytest.approx(reg.score(X, X[:, :2]), rel=1e-9)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_stochastic_solvers_on_dask_raise(cluster, solver):
+    X, y = _blobs(n=200)
+    est = fastnn.MLPClassifier(solver=solver)
+    with pytest.raises(ValueError, match=r"solver='lbfgs'.*Incremental.*partial_fit"):
+        est.fit(da.from_array(X, chunks=50), da.from_array(y, chunks=50))
+
+
+def test_bad_dask_blocks_raise_scikit_learns_errors(cluster):
+    X, y = _blobs(n=400)
+    est = fastnn.MLPClassifier((4,), solver="lbfgs", max_iter=2)
+    for bad, expected in [(np.nan, "NaN"), (np.inf, "infinity")]:
+        Xb = X.copy()
+        Xb[350, 3] = bad
+        with pytest.raises(ValueError) as dask_error:
+            est.fit(da.from_array(Xb, chunks=(100, 10)), da.from_array(y, chunks=100))
+        with pytest.raises(ValueError) as memory_error:
+            fastnn.MLPClassifier((4,), solver="lbfgs").fit(Xb, y)
+        assert str(dask_error.value) == str(memory_error.value)
+        assert expected in str(dask_error.value)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        est.fit(da.from_array(X, chunks=100), da.from_array(y[:300], chunks=100))
+    est.fit(da.from_array(X, chunks=100), da.from_array(y, chunks=100))
+    with pytest.raises(ValueError, match="X has 9 features"):
+        est.predict(X[:, :9])
