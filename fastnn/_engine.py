@@ -795,11 +795,12 @@ class Predictor:
             labels = np.empty((n, n_labels), dtype=np.int64)
         else:
             result, labels = np.empty((n, self.n_outputs), dtype), self.no_labels
-        block, gated, parts = self.plan(n, sp.issparse(X))
-        rows = functools.partial(
-            self.predict_rows, params, dense, csr, result, labels, block, gated
-        )
-        non_finite = rows(0, n) if parts == 1 else split_rows(rows, n, parts)
+        with PREDICTIONS:
+            block, gated, parts = self.plan(n, sp.issparse(X))
+            rows = functools.partial(
+                self.predict_rows, params, dense, csr, result, labels, block, gated
+            )
+            non_finite = rows(0, n) if parts == 1 else split_rows(rows, n, parts)
         return (labels if n_labels else result), non_finite
 
     def predict_rows(self, params, X, csr, result, labels, block, gated, start, stop):
@@ -824,7 +825,8 @@ class Predictor:
           rows run in such blocks, so that OpenBLAS never wakes a thread,
           without the gate; from :data:`SPLIT_WORK` multiply-adds in the
           largest layer, a dense X is split among :func:`split_rows`'s
-          threads (while no fit holds the gate).
+          threads, when no fit or other prediction runs (its threads would
+          take the cores the split counts on).
         * Larger layers run in :data:`PREDICT_BLOCK` blocks on BLAS's own
           threads, and under the gate (one BLAS thread) only while a fit or
           another prediction holds it: the gate's own cost and its switch of
@@ -835,7 +837,8 @@ class Predictor:
         if self.serial_block >= SERIAL_ROWS:
             work = n_rows * self.largest
             parts = 1
-            if not sparse and work >= SPLIT_WORK and not BLAS_GATE.busy():
+            alone = PREDICTIONS.count == 1 and not BLAS_GATE.busy()
+            if not sparse and work >= SPLIT_WORK and alone:
                 parts = min(split_threads() + 1, n_rows // self.serial_block)
             return self.serial_block, False, parts
         return PREDICT_BLOCK, BLAS_GATE.busy(), 1
@@ -905,6 +908,25 @@ def forget_block_objectives(fit_key):
     """Drop this worker's block objectives of one Dask fit."""
     for key in [k for k in _BLOCK_OBJECTIVES if k[0] == fit_key]:
         del _BLOCK_OBJECTIVES[key]
+
+
+class RunningCount:
+    """How many calls run now, in any thread: ``with count:`` counts one."""
+
+    def __init__(self):
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        with self._lock:
+            self.count += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self.count -= 1
+
+
+PREDICTIONS = RunningCount()
 
 
 @functools.cache
