@@ -552,12 +552,14 @@ def kernel_net(params, grads, layer_units, n_rows, backward=True):
 def layouts(layer_units, n_rows, backward=True):
     """Units, parameter layout and workspace layout, built once per shape.
 
-    Returns read-only arrays (shared by every caller) and the workspace size.
+    Returns arrays shared by every caller, which only read them (writable
+    arrays, as the predictor's: numba compiles every kernel that takes them
+    once per writability), and the workspace size.
     """
     units = np.asarray(layer_units, dtype=np.int64)
     offsets, _ = parameter_layout(units)
     ws_offsets, ws_size = workspace_layout(units, n_rows, backward)
-    return (*read_only(units, offsets, ws_offsets), ws_size)
+    return units, offsets, ws_offsets, ws_size
 
 
 def pack_hyper(learning_rate, model):
@@ -782,7 +784,8 @@ class Predictor:
         """
         params = self.params
         dtype = F32 if X.dtype == F32 and params.dtype == F32 else F64
-        params = read_only(params if params.dtype == dtype else params.astype(dtype))[0]
+        if params.dtype != dtype:
+            params = params.astype(dtype)
         if sp.issparse(X):
             dense, csr, _, _ = kernel_inputs(X, dtype)
         else:

@@ -341,5 +341,7 @@ def predict(
             output_labels(Z, out, labels[start:stop])
         else:
             inplace_output_activation(Z, out)
-            result[start:stop] = Z
+            for i in range(stop - start):
+                for k in range(Z.shape[1]):
+                    result[start + i, k] = Z[i, k]
     return non_finite
