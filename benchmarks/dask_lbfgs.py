@@ -46,6 +46,19 @@ def _warm_up():
         fastnn.MLPClassifier((4,), solver="lbfgs", max_iter=2).fit(X, np.arange(40) % 2)
 
 
+def _timed_fit(X, y):
+    """A fitted estimator, the fit's seconds and this process's peak RSS growth."""
+    import fastnn
+
+    est = fastnn.MLPClassifier(**PARAMS)
+    before = _peak_mib()
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    return est, time.perf_counter() - start, _peak_mib() - before
+
+
 def _peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -72,8 +85,6 @@ def _data(rows, features):
 def _dask_side(rows, features):
     from dask.distributed import Client, LocalCluster, wait
 
-    import fastnn
-
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                      dashboard_address=None) as cluster,
@@ -81,15 +92,8 @@ def _dask_side(rows, features):
     ):  # fmt: skip
         X, y = client.persist(list(_data(rows, features)))
         wait([X, y])
-        est = fastnn.MLPClassifier(**PARAMS)
         client.run(_warm_up)
-        before = _peak_mib()
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            est.fit(X, y)
-        seconds = time.perf_counter() - start
-        growth = _peak_mib() - before
+        est, seconds, growth = _timed_fit(X, y)
         lazy = est.predict(X)
         head = min(rows, 200_000)
         accuracy = float(est.score(X[:head].compute(), y[:head].compute()))
@@ -106,22 +110,14 @@ def _dask_side(rows, features):
 def _memory_side(rows, features):
     import dask
 
-    import fastnn
-
     X, y = dask.compute(*_data(rows, features), scheduler="threads")
     _warm_up()
-    est = fastnn.MLPClassifier(**PARAMS)
-    before = _peak_mib()
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est.fit(X, y)
-    seconds = time.perf_counter() - start
+    est, seconds, growth = _timed_fit(X, y)
     head = min(rows, 200_000)
     return {
         "seconds": seconds, "loss": est.loss_, "n_iter": est.n_iter_,
         "accuracy": float(est.score(X[:head], y[:head])),
-        "peak_growth_mib": _peak_mib() - before,
+        "peak_growth_mib": growth,
     }  # fmt: skip
 
 
