@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import reference as ref
 import scipy.sparse as sp
+import scipy_blas_numpy
 from numba import njit
 
 from fastnn._kernels import activations as fa
@@ -28,6 +29,7 @@ from fastnn._kernels import optimizers as fo
 from fastnn._lowlevel import blas as fblas
 from fastnn._lowlevel import prefetch as fp
 from fastnn._lowlevel import products as fprod
+from fastnn._lowlevel import summation as fsum
 from fastnn._lowlevel import vecmath as fv
 
 DTYPES = [np.float32, np.float64]
@@ -579,7 +581,11 @@ def test_bias_gradient_into_velocity(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(32, 54, 64), (128, 784, 256), (7, 1, 5), (0, 3, 4)])
+@pytest.mark.parametrize(
+    "shape",
+    [(32, 54, 64), (128, 784, 256), (7, 1, 5), (0, 3, 4), (23, 7, 1), (23, 1, 7),
+     (23, 1, 1)],
+)  # fmt: skip
 def test_gemm_transposed_left(shape, dtype):
     n_rows, p, q = shape
     rng = np.random.default_rng(17)
@@ -595,6 +601,54 @@ def test_gemm_transposed_left(shape, dtype):
     C[...] = np.nan  # keep == 0 overwrites without reading, as BLAS does
     fblas.gemm_transposed_left(A, D, C, 1.0, 0.0)
     assert_close(C, product, dtype, scale=bound)
+
+
+@pytest.mark.parametrize("shape", [(23, 7, 1), (23, 1, 7), (23, 1, 1), (40, 6, 5)])
+def test_gemm_transposed_left_takes_numpys_blas_routine(shape):
+    """Bit for bit NumPy's ``A.T @ D`` (its routine by shape) on SciPy's BLAS."""
+    n_rows, p, q = shape
+    rng = np.random.default_rng(18)
+    A, D = rng.normal(size=(n_rows, p)), rng.normal(size=(n_rows, q))
+    C = np.full((p, q), np.nan)
+    fblas.gemm_transposed_left(A, D, C, 1.0, 0.0)
+    np.testing.assert_array_equal(C, scipy_blas_numpy.matmul(A.T, D))
+
+
+@njit
+def numba_logistic(z):
+    out = np.empty_like(z)
+    for i in range(z.shape[0]):
+        out[i] = fa.logistic(z[i])
+    return out
+
+
+def test_float64_logistic_is_scipys_expit():
+    from scipy.special import expit
+
+    z = np.random.default_rng(20).normal(scale=8.0, size=20000)
+    z = np.concatenate([z, [-800.0, -50.0, 0.0, 50.0, 800.0, np.inf, -np.inf]])
+    np.testing.assert_array_equal(numba_logistic(z), expit(z))
+
+
+@njit
+def numba_pairwise_sum(values):
+    return fsum.pairwise_sum(values)
+
+
+@pytest.mark.parametrize(
+    "n", [0, 1, 7, 8, 9, 23, 127, 128, 129, 136, 1000, 4097, 70001]
+)  # fmt: skip
+def test_pairwise_sum_is_numpys_sum(n):
+    values = np.random.default_rng(n).normal(size=n)
+    assert numba_pairwise_sum(values) == values.sum()
+    assert numba_pairwise_sum(values) == values[:, None].sum(axis=0)[0]
+
+
+def test_single_unit_bias_gradient_is_numpys_column_sum():
+    D = np.random.default_rng(19).normal(size=(300, 1))
+    gb = np.full(1, np.nan)
+    flay.bias_gradient(gb, D, 1.0, 0.0)
+    assert gb[0] == np.sum(D, axis=0)[0]
 
 
 @njit

@@ -51,13 +51,13 @@ INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 @njit(**JIT_INTERNAL)
 def logistic(z):
-    """Logistic sigmoid 1 / (1 + exp(-z)), without overflow for large |z|.
+    """Logistic sigmoid ``1 / (1 + exp(-z))``, as scipy's ``expit`` computes it.
 
-    With ``e = exp(-|z|)``: ``1 / (1 + e)`` for ``z >= 0`` and ``e / (1 + e)``
-    below, without a branch, so that float32 loops over it vectorise.
+    For very negative ``z``, ``exp(-z)`` overflows to inf and the quotient is
+    0, the correct limit. Without a branch, float32 loops over it vectorise;
+    in float64 it rounds exactly as scikit-learn's ``expit``.
     """
-    e = float32_fast_exp(-abs(z))
-    return (1.0 if z >= 0 else e) / (1.0 + e)
+    return 1.0 / (1.0 + float32_fast_exp(-z))
 
 
 @njit(**JIT_INTERNAL)
@@ -282,11 +282,14 @@ def inplace_tanh_derivative(Z, A, delta):
 
 @njit(**JIT_INLINE)
 def inplace_logistic_derivative(Z, A, delta):
-    """``delta *= A (1 - A)``, with ``A = logistic(Z)``."""
+    """``delta *= A``, then ``delta *= 1 - A``, with ``A = logistic(Z)``.
+
+    In scikit-learn's order of rounding.
+    """
     n, m = Z.shape
     for i in range(n):
         for j in range(m):
-            delta[i, j] *= logistic_prime(Z[i, j], A[i, j])
+            delta[i, j] = delta[i, j] * A[i, j] * (1.0 - A[i, j])
 
 
 @njit(**JIT_INLINE)

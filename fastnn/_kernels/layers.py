@@ -30,6 +30,7 @@ from .._lowlevel.products import (
     batch_csr_transpose_dot,
     delta_through_weights,
 )
+from .._lowlevel.summation import pairwise_sum
 from .._lowlevel.views import borrowed_vector
 from .activations import activation_derivative, bias_activation
 from .layout import A_ROWS, D_ROWS, Z_ROWS, buffer, coef, intercept, transposed_coef
@@ -145,8 +146,9 @@ def bias_gradient(gb, D, factor, keep):
     """``db = factor * sum_rows(D) + keep * db``, in place.
 
     Computed as ``factor * (keep / factor * db + sum_rows(D))``, so that the
-    sum over rows is the same plain loop, in the dtype of D, for every
-    ``factor``; ``keep == 0`` overwrites without reading.
+    sum over rows is the same, in NumPy's order, for every ``factor``:
+    a plain loop over rows, or pairwise for a single unit; ``keep == 0``
+    overwrites without reading.
 
     Parameters
     ----------
@@ -161,9 +163,12 @@ def bias_gradient(gb, D, factor, keep):
     ratio = keep / factor
     for k in range(fan_out):
         gb[k] = ratio * gb[k] if keep != 0 else 0.0
-    for i in range(D.shape[0]):
-        for k in range(fan_out):
-            gb[k] += D[i, k]
+    if fan_out == 1:  # NumPy sums a contiguous column pairwise
+        gb[0] += pairwise_sum(D.reshape(D.shape[0]))
+    else:
+        for i in range(D.shape[0]):
+            for k in range(fan_out):
+                gb[k] += D[i, k]
     if factor != 1:
         for k in range(fan_out):
             gb[k] *= factor

@@ -27,9 +27,11 @@ see scikit-learn's values, saturated logits included.
 
 import math
 
+import numpy as np
 from numba import njit
 
 from .._config import JIT, JIT_INLINE, JIT_INTERNAL
+from .._lowlevel.summation import pairwise_sum
 from .._lowlevel.vecmath import vector_exp
 from .activations import logistic
 
@@ -192,16 +194,23 @@ def shifted_exp_rows(Z, shifted, expd):
     run as SIMD code instead of one C library call per element.
     """
     n, m = Z.shape
+    subtract_row_max(Z, shifted)
+    flat_shifted = shifted.reshape(n * m)
+    flat_expd = expd.reshape(n * m)
+    for j in range(n * m):
+        flat_expd[j] = vector_exp(flat_shifted[j])
+
+
+@njit(**JIT_INLINE)
+def subtract_row_max(Z, shifted):
+    """``shifted = Z - max(Z, axis=1)``, row by row (``shifted`` may be Z)."""
+    n, m = Z.shape
     for i in range(n):
         top = Z[i, 0]
         for k in range(1, m):
             top = max(top, Z[i, k])
         for k in range(m):
             shifted[i, k] = Z[i, k] - top
-    flat_shifted = shifted.reshape(n * m)
-    flat_expd = expd.reshape(n * m)
-    for j in range(n * m):
-        flat_expd[j] = vector_exp(flat_shifted[j])
 
 
 @njit(**JIT_INLINE)
@@ -212,12 +221,7 @@ def inplace_shifted_exp_rows(Z):
     vectorises the exponentials instead of falling back to scalar code.
     """
     n, m = Z.shape
-    for i in range(n):
-        top = Z[i, 0]
-        for k in range(1, m):
-            top = max(top, Z[i, k])
-        for k in range(m):
-            Z[i, k] = Z[i, k] - top
+    subtract_row_max(Z, Z)
     flat = Z.reshape(n * m)
     for j in range(n * m):
         flat[j] = vector_exp(flat[j])
@@ -344,18 +348,38 @@ def column_mean_loss(A, Y, rows, sw, code, eps, sw_sum):
     """Sum over output columns of each column's weighted mean loss.
 
     ``np.average(losses, weights=sw, axis=0).sum()``, with the squared
-    error's ``0.5 * ... .mean()`` over columns instead of the sum.
+    error's ``0.5 * ... .mean()`` over columns instead of the sum, summed in
+    NumPy's order: a single column pairwise, as NumPy reduces a contiguous
+    axis; several columns row after row; then the column means pairwise.
     """
     n, m = A.shape
-    weighted = sw.shape[0] > 0
-    total = 0.0
-    for k in range(m):
-        column = 0.0
-        for i in range(n):
-            r = rows[i]
-            entry = pointwise_loss(A[i, k], Y[r, k], code, eps)
-            column += entry * sw[r] if weighted else entry
-        total += column / sw_sum
+    if m == 1:
+        entries = column_entries(A, Y, rows, sw, code, eps)
+        total = pairwise_sum(entries) / sw_sum
+    else:
+        weighted = sw.shape[0] > 0
+        means = np.empty(m)
+        for k in range(m):
+            column = 0.0
+            for i in range(n):
+                r = rows[i]
+                entry = pointwise_loss(A[i, k], Y[r, k], code, eps)
+                column += entry * sw[r] if weighted else entry
+            means[k] = column / sw_sum
+        total = pairwise_sum(means)
     if code == SQUARED_ERROR:
         return 0.5 * (total / m)
     return total
+
+
+@njit(**JIT_INTERNAL)
+def column_entries(A, Y, rows, sw, code, eps):
+    """The weighted loss entries of the only output column."""
+    weighted = sw.shape[0] > 0
+    n = A.shape[0]
+    entries = np.empty(n)
+    for i in range(n):
+        r = rows[i]
+        entry = pointwise_loss(A[i, 0], Y[r, 0], code, eps)
+        entries[i] = entry * sw[r] if weighted else entry
+    return entries

@@ -166,9 +166,21 @@ def gemm_transposed_left(A, D, C, scale, keep):
         raise ValueError("gemm_transposed_left: too large for 32-bit BLAS")
     if p == 0 or q == 0:
         return
-    # Row-major C (p, q) is column-major C^T (q, p) = D^T A, with D^T the
-    # column-major (q, n_rows) view of D and A transposed from (p, n_rows).
-    xgemm(NO_TRANSPOSE, TRANSPOSE, q, p, n_rows, scale, D, q, A, p, keep, C, q)
+    # NumPy's routine for ``A.T @ D`` by shape, so that the rounding is the
+    # same as scikit-learn's: ``dot`` for one entry, ``gemv`` for one row or
+    # one column of C, ``gemm`` otherwise.
+    if p == 1 and q == 1:
+        total = xdot(n_rows, A, 1, D, 1)
+        C[0, 0] = scale * total + (keep * C[0, 0] if keep != 0 else 0.0)
+    elif q == 1:
+        # The column-major (p, n_rows) matrix A^T times the vector D.
+        xgemv(NO_TRANSPOSE, p, n_rows, scale, A, p, D, 1, keep, C, 1)
+    elif p == 1:
+        xgemv(NO_TRANSPOSE, q, n_rows, scale, D, q, A, 1, keep, C, 1)
+    else:
+        # Row-major C (p, q) is column-major C^T (q, p) = D^T A, with D^T the
+        # column-major (q, n_rows) view of D and A transposed from (p, n_rows).
+        xgemm(NO_TRANSPOSE, TRANSPOSE, q, p, n_rows, scale, D, q, A, p, keep, C, q)
 
 
 @njit(**JIT)
