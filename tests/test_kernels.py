@@ -644,13 +644,6 @@ def test_pairwise_sum_is_numpys_sum(n):
     assert numba_pairwise_sum(values) == values[:, None].sum(axis=0)[0]
 
 
-def test_single_unit_bias_gradient_is_numpys_column_sum():
-    D = np.random.default_rng(19).normal(size=(300, 1))
-    gb = np.full(1, np.nan)
-    flay.bias_gradient(gb, D, 1.0, 0.0)
-    assert gb[0] == np.sum(D, axis=0)[0]
-
-
 @njit
 def numba_dot(A, B, out):
     np.dot(A, B, out)

@@ -206,6 +206,41 @@ def test_parity_with_sklearn(case, sklearn_on_scipy_blas):
         assert_close(ours.predict(X), theirs.predict(X), "predict")
 
 
+@pytest.mark.parametrize(
+    "target, activation, hidden",
+    [("regression", "logistic", (2, 7)), ("regression", "relu", (9,)),
+     ("binary", "relu", (6, 1)), ("multioutput", "identity", (5,))],
+)  # fmt: skip
+def test_lbfgs_fit_is_bit_identical(sklearn_on_scipy_blas, target, activation, hidden):
+    """Float64 L-BFGS takes scikit-learn's steps exactly, long columns included.
+
+    With the products on the same BLAS, every loss and gradient the line
+    search sees is scikit-learn's to the last bit: the single-column losses
+    and single-unit bias sums are pairwise sums in NumPy's order (300 rows:
+    more than one of NumPy's blocks), the logistic is scipy's ``expit``.
+    """
+    X, y = draw_data(np.random.RandomState(7), target)
+    X = np.repeat(X, 300 // X.shape[0] + 1, axis=0)[:300]
+    X = X + np.random.RandomState(8).normal(scale=0.1, size=X.shape)
+    y = np.repeat(y, 300 // y.shape[0] + 1, axis=0)[:300]
+    params = dict(
+        hidden_layer_sizes=hidden, activation=activation, solver="lbfgs",
+        max_iter=40, random_state=3,
+    )  # fmt: skip
+    classes = (MLPRegressor, SkMLPRegressor)
+    if target == "binary":
+        classes = (MLPClassifier, SkMLPClassifier)
+    ours, theirs = (cls(**params) for cls in classes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours.fit(X, y)
+        theirs.fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_
+    assert ours.loss_ == theirs.loss_
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_parity_suite_covers_every_shared_parameter():
     """The drawn cases span every value of every parameter and entry point."""
     seen = {}

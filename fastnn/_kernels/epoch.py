@@ -18,10 +18,19 @@ from numba import njit
 from .._config import JIT, JIT_INLINE, JIT_NOGIL
 from .._lowlevel.prefetch import gather_rows, prefetch_next_batch
 from .dropout import backward_dropout, draw_masks, forward_dropout
-from .layers import all_finite, backward, finish_gradient, forward, l2_penalty
+from .layers import (
+    all_finite,
+    backward,
+    finish_gradient,
+    forward,
+    l2_penalty,
+    single_unit_bias_sums,
+)
 from .layout import A_ROWS, D_ROWS, Z_ROWS, Batch, Net, buffer
 from .losses import (
+    column_mean_loss_numpy_order,
     inplace_output_activation,
+    output_activation_and_delta,
     output_labels,
     output_loss_and_delta,
 )
@@ -101,14 +110,25 @@ def output_loss(net, batch, targets, objective):
         Z, A, D, targets.Y, batch.rows, targets.sw, objective.out, objective.eps,
         sw_sum,
     )  # fmt: skip
+    return with_penalty(loss, net, objective, sw_sum), sw_sum
+
+
+@njit(**JIT_INLINE)
+def with_penalty(loss, net, objective, sw_sum):
+    """``loss + alpha / 2 * ||W||**2 / sw_sum``, scikit-learn's batch loss."""
     if objective.alpha != 0:
         loss += 0.5 * objective.alpha * l2_penalty(net) / sw_sum
-    return loss, sw_sum
+    return loss
 
 
 @njit(**JIT_NOGIL)
 def loss_and_gradient(net, batch, targets, objective):
-    """Mean loss of one batch and its gradient into ``net.grads``.
+    """Mean loss of one batch and its gradient into ``net.grads`` (L-BFGS).
+
+    The loss and the single-unit layers' bias sums are rounded as
+    scikit-learn's NumPy code rounds them (see
+    :func:`column_mean_loss_numpy_order`), since L-BFGS's line search tells
+    apart values that differ in the last bit.
 
     Parameters
     ----------
@@ -121,10 +141,22 @@ def loss_and_gradient(net, batch, targets, objective):
     loss : float
         As in :func:`forward_loss`.
     """
-    loss, sw_sum = forward_loss(net, batch, targets, objective)
+    forward(net, batch, objective.act)
+    nb = batch.rows.shape[0]
+    last = net.units.shape[0] - 2
+    A = buffer(net, A_ROWS, last, nb)
+    output_activation_and_delta(
+        buffer(net, Z_ROWS, last, nb), A, buffer(net, D_ROWS, last, nb), targets.Y,
+        batch.rows, targets.sw, objective.out,
+    )  # fmt: skip
+    sw_sum = weight_sum(targets, batch.rows)
+    loss = column_mean_loss_numpy_order(
+        A, targets.Y, batch.rows, targets.sw, objective.out, objective.eps, sw_sum
+    )
     backward(net, batch, objective.act, 1.0, 0.0)
+    single_unit_bias_sums(net, nb)
     finish_gradient(net, objective.alpha, sw_sum)
-    return loss
+    return with_penalty(loss, net, objective, sw_sum)
 
 
 @njit(**JIT_INLINE)

@@ -146,9 +146,8 @@ def bias_gradient(gb, D, factor, keep):
     """``db = factor * sum_rows(D) + keep * db``, in place.
 
     Computed as ``factor * (keep / factor * db + sum_rows(D))``, so that the
-    sum over rows is the same, in NumPy's order, for every ``factor``:
-    a plain loop over rows, or pairwise for a single unit; ``keep == 0``
-    overwrites without reading.
+    sum over rows is the same plain loop, in the dtype of D, for every
+    ``factor``; ``keep == 0`` overwrites without reading.
 
     Parameters
     ----------
@@ -163,12 +162,9 @@ def bias_gradient(gb, D, factor, keep):
     ratio = keep / factor
     for k in range(fan_out):
         gb[k] = ratio * gb[k] if keep != 0 else 0.0
-    if fan_out == 1:  # NumPy sums a contiguous column pairwise
-        gb[0] += pairwise_sum(D.reshape(D.shape[0]))
-    else:
-        for i in range(D.shape[0]):
-            for k in range(fan_out):
-                gb[k] += D[i, k]
+    for i in range(D.shape[0]):
+        for k in range(fan_out):
+            gb[k] += D[i, k]
     if factor != 1:
         for k in range(fan_out):
             gb[k] *= factor
@@ -206,6 +202,21 @@ def backward(net, batch, act, factor, keep):
             Z_prev = buffer(net, Z_ROWS, i - 1, nb)
             A_prev = buffer(net, A_ROWS, i - 1, nb)
             activation_derivative(Z_prev, A_prev, D_prev, act)
+
+
+@njit(**JIT_INLINE)
+def single_unit_bias_sums(net, nb):
+    """Raw bias sums of single-unit layers again, pairwise, as NumPy sums them.
+
+    For L-BFGS, after :func:`backward` with ``factor = 1, keep = 0``: NumPy
+    reduces a contiguous column pairwise, and the line search tells apart
+    gradients that differ in the last bit. Wider layers' row-by-row sums are
+    NumPy's already.
+    """
+    for i in range(net.units.shape[0] - 1):
+        if net.units[i + 1] == 1:
+            D = buffer(net, D_ROWS, i, nb)
+            intercept(net.grads, net, i)[0] = pairwise_sum(D.reshape(nb))
 
 
 @njit(**JIT)

@@ -329,18 +329,27 @@ def output_loss_and_delta(Z, A, delta, Y, rows, sw, code, eps, sw_sum):
         The batch's data loss (no penalty term), as scikit-learn's
         ``LOSS_FUNCTIONS`` return it.
     """
+    output_activation_and_delta(Z, A, delta, Y, rows, sw, code)
+    return column_mean_loss(A, Y, rows, sw, code, eps, sw_sum)
+
+
+@njit(**JIT_INLINE)
+def output_activation_and_delta(Z, A, delta, Y, rows, sw, code):
+    """Output activation and dL/dZ = (A - Y) * sample_weight, without the loss.
+
+    Parameters as in :func:`output_loss_and_delta`.
+    """
     n, m = Z.shape
     if code == SOFTMAX_LOG_LOSS:
         softmax_and_delta(Z, A, delta, Y, rows, sw)
-    else:
-        weighted = sw.shape[0] > 0
-        for i in range(n):
-            r = rows[i]
-            w = sw[r] if weighted else 1.0
-            for k in range(m):
-                A[i, k] = output_activation(Z[i, k], code)
-                delta[i, k] = (A[i, k] - Y[r, k]) * w
-    return column_mean_loss(A, Y, rows, sw, code, eps, sw_sum)
+        return
+    weighted = sw.shape[0] > 0
+    for i in range(n):
+        r = rows[i]
+        w = sw[r] if weighted else 1.0
+        for k in range(m):
+            A[i, k] = output_activation(Z[i, k], code)
+            delta[i, k] = (A[i, k] - Y[r, k]) * w
 
 
 @njit(**JIT_INTERNAL)
@@ -348,9 +357,31 @@ def column_mean_loss(A, Y, rows, sw, code, eps, sw_sum):
     """Sum over output columns of each column's weighted mean loss.
 
     ``np.average(losses, weights=sw, axis=0).sum()``, with the squared
-    error's ``0.5 * ... .mean()`` over columns instead of the sum, summed in
-    NumPy's order: a single column pairwise, as NumPy reduces a contiguous
-    axis; several columns row after row; then the column means pairwise.
+    error's ``0.5 * ... .mean()`` over columns instead of the sum.
+    """
+    n, m = A.shape
+    weighted = sw.shape[0] > 0
+    total = 0.0
+    for k in range(m):
+        column = 0.0
+        for i in range(n):
+            r = rows[i]
+            entry = pointwise_loss(A[i, k], Y[r, k], code, eps)
+            column += entry * sw[r] if weighted else entry
+        total += column / sw_sum
+    if code == SQUARED_ERROR:
+        return 0.5 * (total / m)
+    return total
+
+
+@njit(**JIT_INTERNAL)
+def column_mean_loss_numpy_order(A, Y, rows, sw, code, eps, sw_sum):
+    """:func:`column_mean_loss` rounded as NumPy rounds it, for L-BFGS.
+
+    A single column is summed pairwise, as NumPy reduces a contiguous axis;
+    several columns row after row, and then their means pairwise. L-BFGS's
+    line search tells apart losses that differ in the last bit; epochs keep
+    the plain loops, which compile faster.
     """
     n, m = A.shape
     if m == 1:

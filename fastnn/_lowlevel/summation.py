@@ -25,35 +25,30 @@ def pairwise_sum(values):
     NumPy sums blocks of up to :data:`PAIRWISE_BLOCK` values with
     :func:`block_sum`, and splits longer runs in two halves, the first a
     multiple of 8 long, adding the halves' sums. The halving runs here on an
-    explicit stack (numba cannot load recursive functions from its cache).
+    explicit stack of (start, count, left half's sum) frames, the count
+    negated once the left half is done (numba cannot load recursive
+    functions from its cache).
     """
     n = values.shape[0]
     if n <= PAIRWISE_BLOCK:
         return block_sum(values)
-    start = np.zeros(PAIRWISE_DEPTH, np.int64)
-    count = np.zeros(PAIRWISE_DEPTH, np.int64)
-    right = np.zeros(PAIRWISE_DEPTH, np.bool_)  # the frame's left half is done
-    left = np.zeros(PAIRWISE_DEPTH)  # the frame's left half's sum
-    top = 0
-    count[0] = n
+    frames = np.empty((PAIRWISE_DEPTH, 3))
+    top, start, count = 0, 0, n
     while True:
-        if count[top] > PAIRWISE_BLOCK:  # descend into the left half
-            start[top + 1], count[top + 1] = start[top], left_half(count[top])
-            right[top + 1] = False
+        while count > PAIRWISE_BLOCK:  # descend into left halves
+            frames[top, 0], frames[top, 1] = start, count
             top += 1
-            continue
-        value = block_sum(values[start[top] : start[top] + count[top]])
-        top -= 1
-        while top >= 0 and right[top]:  # both halves done: climb
-            value = left[top] + value
+            count = left_half(count)
+        value = block_sum(values[start : start + count])
+        while top > 0 and frames[top - 1, 1] < 0:  # right half done: climb
             top -= 1
-        if top < 0:
+            value = frames[top, 2] + value
+        if top == 0:
             return value
-        half = left_half(count[top])
-        left[top], right[top] = value, True
-        start[top + 1], count[top + 1] = start[top] + half, count[top] - half
-        right[top + 1] = False
-        top += 1
+        parent_start, parent_count = int(frames[top - 1, 0]), int(frames[top - 1, 1])
+        half = left_half(parent_count)
+        frames[top - 1, 1], frames[top - 1, 2] = -parent_count, value
+        start, count = parent_start + half, parent_count - half
 
 
 @njit(**JIT_INTERNAL)
@@ -71,24 +66,21 @@ def block_sum(values):
     sums, combined as a balanced tree, then the remainder in order.
     """
     n = values.shape[0]
-    if n < 8:
-        total = 0.0
-        for i in range(n):
-            total += values[i]
-        return total
-    r0, r1, r2, r3 = values[0], values[1], values[2], values[3]
-    r4, r5, r6, r7 = values[4], values[5], values[6], values[7]
-    end = n - n % 8
-    for j in range(8, end, 8):
-        r0 += values[j]
-        r1 += values[j + 1]
-        r2 += values[j + 2]
-        r3 += values[j + 3]
-        r4 += values[j + 4]
-        r5 += values[j + 5]
-        r6 += values[j + 6]
-        r7 += values[j + 7]
-    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    for j in range(end, n):
+    total, tail = 0.0, 0
+    if n >= 8:
+        r0, r1, r2, r3 = values[0], values[1], values[2], values[3]
+        r4, r5, r6, r7 = values[4], values[5], values[6], values[7]
+        tail = n - n % 8
+        for j in range(8, tail, 8):
+            r0 += values[j]
+            r1 += values[j + 1]
+            r2 += values[j + 2]
+            r3 += values[j + 3]
+            r4 += values[j + 4]
+            r5 += values[j + 5]
+            r6 += values[j + 6]
+            r7 += values[j + 7]
+        total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for j in range(tail, n):
         total += values[j]
     return total
