@@ -91,11 +91,14 @@ PREDICT_BLOCK = 1024
 # prediction whose products are no larger leaves BLAS's threads alone.
 SERIAL_PRODUCT = 4 * 65536
 # Predictions of networks whose SERIAL_PRODUCT-sized blocks hold at least
-# this many rows run in such blocks (see Predictor.plan) ...
+# this many rows run in such blocks without the gate (see Predictor.plan) ...
 SERIAL_ROWS = 16
-# ... and from this many multiply-adds in the largest layer, split among
-# threads.
-SPLIT_WORK = 8 * SERIAL_PRODUCT
+# ... below this many multiply-adds in the largest layer; from there on, in
+# PREDICT_BLOCK blocks on one BLAS thread, whose products OpenBLAS computes
+# faster than many small ones (the gate's cost is then paid back) ...
+GATE_WORK = 4 * SERIAL_PRODUCT
+# ... and from this many, split among threads.
+SPLIT_WORK = 32 * SERIAL_PRODUCT
 # Up to this many bytes of X, the rows that epochs gather stay in the core's
 # cache (2 MiB of L2 on this project's machine) from one epoch to the next,
 # and prefetching the next batch's rows costs more than it hides.
@@ -228,26 +231,23 @@ def largest_layer(layer_units):
     return max(int(a) * int(b) for a, b in zip(layer_units[:-1], layer_units[1:]))
 
 
-def blas_threads(layer_units, n_rows=None):
+def blas_threads(layer_units):
     """BLAS thread limit for one fit or prediction of a network.
 
     Parameters
     ----------
     layer_units : sequence of int
         Units per layer, input and output included.
-    n_rows : int or None
-        Rows to predict; None for a fit.
 
     Returns
     -------
     limit : 1 or None
         1 for a network whose largest layer has fewer than
-        :data:`SMALL_LAYER` weights, when it trains or predicts at most one
-        :data:`PREDICT_BLOCK` of rows; None (BLAS's own threads) otherwise.
+        :data:`SMALL_LAYER` weights: its fits, and its predictions, which
+        split their rows among threads of their own when large
+        (:meth:`Predictor.plan`); None (BLAS's own threads) otherwise.
     """
-    if largest_layer(layer_units) >= SMALL_LAYER:
-        return None
-    return 1 if n_rows is None or n_rows <= PREDICT_BLOCK else None
+    return None if largest_layer(layer_units) >= SMALL_LAYER else 1
 
 
 def serial_products(layer_units, n_rows):
@@ -352,7 +352,7 @@ class BlasGate:
             return
         self._local.running = True
         try:
-            self._enter(blas_threads(layer_units, n_rows) == 1)
+            self._enter(blas_threads(layer_units) == 1)
             try:
                 yield
             finally:
@@ -825,11 +825,13 @@ class Predictor:
         * Up to :data:`SERIAL_PRODUCT` multiply-adds in the largest layer's
           product, the rows run in one block on the calling thread.
         * Networks whose blocks of that size still hold :data:`SERIAL_ROWS`
-          rows run in such blocks, so that OpenBLAS never wakes a thread,
-          without the gate; from :data:`SPLIT_WORK` multiply-adds in the
-          largest layer, a dense X is split among :func:`split_rows`'s
-          threads, when no fit or other prediction runs (its threads would
-          take the cores the split counts on).
+          rows (small layers) run in such blocks, so that OpenBLAS never
+          wakes a thread, without the gate, below :data:`GATE_WORK`
+          multiply-adds in the largest layer. From there on they run in
+          :data:`PREDICT_BLOCK` blocks under the gate, which holds BLAS at
+          one thread; from :data:`SPLIT_WORK`, a dense X is split among
+          :func:`split_rows`'s threads, when no fit or other prediction runs
+          (its threads would take the cores the split counts on).
         * Larger layers run in :data:`PREDICT_BLOCK` blocks on BLAS's own
           threads, and under the gate (one BLAS thread) only while a fit or
           another prediction holds it: the gate's own cost and its switch of
@@ -837,14 +839,16 @@ class Predictor:
         """
         if n_rows <= self.serial_block:
             return n_rows, False, 1
-        if self.serial_block >= SERIAL_ROWS:
-            work = n_rows * self.largest
-            parts = 1
-            alone = PREDICTIONS.count == 1 and not BLAS_GATE.busy()
-            if not sparse and work >= SPLIT_WORK and alone:
-                parts = min(split_threads() + 1, n_rows // self.serial_block)
-            return self.serial_block, False, parts
-        return PREDICT_BLOCK, BLAS_GATE.busy(), 1
+        if self.serial_block < SERIAL_ROWS:
+            return PREDICT_BLOCK, BLAS_GATE.busy(), 1
+        work = n_rows * self.largest
+        if work < GATE_WORK:
+            return self.serial_block, False, 1
+        parts = 1
+        alone = PREDICTIONS.count == 1 and not BLAS_GATE.busy()
+        if not sparse and work >= SPLIT_WORK and alone:
+            parts = split_threads() + 1
+        return PREDICT_BLOCK, True, parts
 
     def workspace(self, dtype, block):
         """The calling thread's forward workspace for ``block`` rows, and its layout."""

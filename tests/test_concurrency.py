@@ -299,14 +299,16 @@ def test_blas_gate_counts_predictions_and_not_nested_calls():
         assert fake.threads == 2  # products BLAS keeps on one thread anyway
     with gate.run(small, serial + 1):
         assert fake.threads == 1
-    with gate.run(small, PREDICT_BLOCK + 1):
-        assert fake.threads == 2  # more blocks of a small network: BLAS's own
+    with gate.run(small, 10 * PREDICT_BLOCK):
+        # More blocks of a small network: one thread too; large predictions
+        # split their rows among threads of their own.
+        assert fake.threads == 1
     with gate.run(large, 10):
         assert fake.threads == 2
     with gate.run(large):
         with gate.run(large, 10):
             assert fake.threads == 2  # the same thread's call inside a fit
-    assert fake.calls == [1, 2, 1, 2]
+    assert fake.calls == [1, 2, 1, 2, 1, 2]
 
     def predict():
         with gate.run(large, 10**6):

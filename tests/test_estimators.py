@@ -404,6 +404,48 @@ def test_small_nets_predict_in_serial_blocks_without_the_gate(digits, monkeypatc
     assert after == before
 
 
+def test_small_nets_predict_many_rows_on_one_blas_thread(digits, monkeypatch):
+    """From GATE_WORK multiply-adds, a small network predicts in PREDICT_BLOCK
+    blocks with BLAS held at one thread, and from SPLIT_WORK in parts on
+    threads of its own; the probabilities are those of the serial blocks."""
+    import threadpoolctl
+
+    from fastnn import _engine
+
+    X, _, y, _ = digits
+    est = MLPClassifier((100,), max_iter=2, random_state=0).fit(X, y)
+    predictor = est._predictor()
+    largest = _engine.largest_layer(est._layer_units())
+    gated = -(-_engine.GATE_WORK // largest)
+    split = -(-_engine.SPLIT_WORK // largest)
+    assert predictor.plan(gated - 1) == (predictor.serial_block, False, 1)
+    assert predictor.plan(gated) == (_engine.PREDICT_BLOCK, True, 1)
+    parts = _engine.split_threads() + 1
+    with _engine.PREDICTIONS:  # as inside a prediction
+        assert predictor.plan(split) == (_engine.PREDICT_BLOCK, True, parts)
+        assert predictor.plan(split, sparse=True) == (_engine.PREDICT_BLOCK, True, 1)
+        with _engine.blas_limit(est._layer_units()):  # a fit in another thread
+            assert predictor.plan(split) == (_engine.PREDICT_BLOCK, True, 1)
+
+    rows = np.resize(X, (split + 37, X.shape[1]))
+    step = gated - 1
+    serial = np.vstack(
+        [est.predict_proba(rows[i : i + step]) for i in range(0, len(rows), step)]
+    )
+    seen = []
+    kernel = _engine.predict_kernel
+
+    def spy(*args):
+        info = threadpoolctl.threadpool_info()
+        seen.append({d["num_threads"] for d in info if d["user_api"] == "blas"})
+        return kernel(*args)
+
+    monkeypatch.setattr(_engine, "predict_kernel", spy)
+    # Other block sizes take other BLAS kernels, rounding in the last bits.
+    np.testing.assert_allclose(est.predict_proba(rows), serial, rtol=1e-12, atol=0)
+    assert len(seen) == parts and all(threads == {1} for threads in seen)
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_large_nets_predict_on_blas_threads_and_gate_only_when_shared():
     from fastnn import _engine
