@@ -359,16 +359,10 @@ def column_mean_loss(A, Y, rows, sw, code, eps, sw_sum):
     ``np.average(losses, weights=sw, axis=0).sum()``, with the squared
     error's ``0.5 * ... .mean()`` over columns instead of the sum.
     """
-    n, m = A.shape
-    weighted = sw.shape[0] > 0
+    m = A.shape[1]
     total = 0.0
     for k in range(m):
-        column = 0.0
-        for i in range(n):
-            r = rows[i]
-            entry = pointwise_loss(A[i, k], Y[r, k], code, eps)
-            column += entry * sw[r] if weighted else entry
-        total += column / sw_sum
+        total += column_loss_sum(A, Y, rows, sw, code, eps, k) / sw_sum
     if code == SQUARED_ERROR:
         return 0.5 * (total / m)
     return total
@@ -383,24 +377,30 @@ def column_mean_loss_numpy_order(A, Y, rows, sw, code, eps, sw_sum):
     line search tells apart losses that differ in the last bit; epochs keep
     the plain loops, which compile faster.
     """
-    n, m = A.shape
+    m = A.shape[1]
     if m == 1:
         entries = column_entries(A, Y, rows, sw, code, eps)
         total = pairwise_sum(entries) / sw_sum
     else:
-        weighted = sw.shape[0] > 0
         means = np.empty(m)
         for k in range(m):
-            column = 0.0
-            for i in range(n):
-                r = rows[i]
-                entry = pointwise_loss(A[i, k], Y[r, k], code, eps)
-                column += entry * sw[r] if weighted else entry
-            means[k] = column / sw_sum
+            means[k] = column_loss_sum(A, Y, rows, sw, code, eps, k) / sw_sum
         total = pairwise_sum(means)
     if code == SQUARED_ERROR:
         return 0.5 * (total / m)
     return total
+
+
+@njit(**JIT_INLINE)
+def column_loss_sum(A, Y, rows, sw, code, eps, k):
+    """Weighted sum of column ``k``'s loss entries, row after row."""
+    weighted = sw.shape[0] > 0
+    column = 0.0
+    for i in range(A.shape[0]):
+        r = rows[i]
+        entry = pointwise_loss(A[i, k], Y[r, k], code, eps)
+        column += entry * sw[r] if weighted else entry
+    return column
 
 
 @njit(**JIT_INTERNAL)
