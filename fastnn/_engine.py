@@ -94,11 +94,15 @@ SERIAL_PRODUCT = 4 * 65536
 # this many rows run in such blocks without the gate (see Predictor.plan) ...
 SERIAL_ROWS = 16
 # ... below this many multiply-adds in the largest layer; from there on, in
-# PREDICT_BLOCK blocks on one BLAS thread, whose products OpenBLAS computes
-# faster than many small ones (the gate's cost is then paid back) ...
-GATE_WORK = 4 * SERIAL_PRODUCT
-# ... and from this many, split among threads.
-SPLIT_WORK = 32 * SERIAL_PRODUCT
+# PREDICT_BLOCK blocks on BLAS's threads, whose products OpenBLAS computes
+# faster than many small ones ...
+GATE_WORK = 2 * SERIAL_PRODUCT
+# ... and from this many, in parts on threads of their own, one BLAS thread
+# each.
+SPLIT_WORK = 64 * SERIAL_PRODUCT
+# Networks whose SERIAL_PRODUCT-sized blocks hold this many rows run in such
+# blocks up to SPLIT_WORK: BLAS's threads gain nothing on their thin products.
+THIN_ROWS = 256
 # Up to this many bytes of X, the rows that epochs gather stay in the core's
 # cache (2 MiB of L2 on this project's machine) from one epoch to the next,
 # and prefetching the next batch's rows costs more than it hides.
@@ -336,6 +340,7 @@ class BlasGate:
         # thread, to restore when the last call leaves.
         self._original = None
         self._libraries = None  # the BLAS library controllers, found once
+        self._direct = True  # whether their functions are called directly
         self._local = threading.local()
 
     @contextlib.contextmanager
@@ -346,25 +351,35 @@ class BlasGate:
         predictions) runs under the outer call's setting, and a prediction
         of products too small for BLAS to thread is not counted at all.
         """
-        nested = getattr(self._local, "running", False)
-        if nested or (n_rows is not None and serial_products(layer_units, n_rows)):
+        if n_rows is not None and serial_products(layer_units, n_rows):
             yield
             return
-        self._local.running = True
+        counted = self.enter(blas_threads(layer_units) == 1)
         try:
-            self._enter(blas_threads(layer_units) == 1)
-            try:
-                yield
-            finally:
-                self._leave()
+            yield
         finally:
-            self._local.running = False
+            if counted:
+                self.leave()
 
-    def busy(self):
-        """Whether a fit or a gated prediction runs now (read without the lock)."""
-        return self._n_running > 0
+    def enter(self, small):
+        """Count one call of this thread; :meth:`leave` must follow if counted.
 
-    def _enter(self, small):
+        Parameters
+        ----------
+        small : bool
+            Whether the call's products are small: BLAS is held at one thread
+            even when it runs alone.
+
+        Returns
+        -------
+        counted : bool
+            False for a call inside another of the same thread, which runs
+            under the outer call's setting and is not counted.
+        """
+        local = self._local
+        if getattr(local, "running", False):
+            return False
+        local.running = True
         with self._lock:
             self._n_running += 1
             if self._n_running > 1 or small:
@@ -372,15 +387,20 @@ class BlasGate:
                 # the limit holds even if the count changed since the overlap
                 # began.
                 self._hold_one_thread()
+        return True
 
-    def _leave(self):
+    def busy(self):
+        """Whether a fit or a gated prediction runs now (read without the lock)."""
+        return self._n_running > 0
+
+    def leave(self):
+        """The end of a call that :meth:`enter` counted."""
         with self._lock:
             self._n_running -= 1
             if self._n_running == 0 and self._original is not None:
-                with self._control():
-                    for (_, set_threads), n_threads in self._original:
-                        set_threads(n_threads)
+                self._set_threads(self._original)
                 self._original = None
+        self._local.running = False
 
     def _hold_one_thread(self):
         """Set every BLAS library to one thread, first noting their counts.
@@ -392,17 +412,25 @@ class BlasGate:
         if self._libraries is None:
             controllers = self._controller().select(user_api="blas").lib_controllers
             self._libraries = thread_count_calls(controllers)
-        with self._control():
-            if self._original is None:
-                self._original = [(calls, calls[0]()) for calls in self._libraries]
-            for _, set_threads in self._libraries:
-                set_threads(1)
+            self._direct = all(
+                getattr(get, "__self__", None) is None for get, _ in self._libraries
+            )
+        if self._original is None:
+            self._original = [(calls, calls[0]()) for calls in self._libraries]
+        self._set_threads([(calls, 1) for calls in self._libraries])
 
-    def _control(self):
-        """:func:`blas_control`, unless every library is called directly."""
-        if all(getattr(get, "__self__", None) is None for get, _ in self._libraries):
-            return contextlib.nullcontext()
-        return blas_control()
+    def _set_threads(self, counts):
+        """Set each library's thread count: ``[((get, set), n_threads), ...]``.
+
+        Through :func:`blas_control` unless every library is called directly.
+        """
+        if self._direct:
+            for (_, set_threads), n_threads in counts:
+                set_threads(n_threads)
+            return
+        with blas_control():
+            for (_, set_threads), n_threads in counts:
+                set_threads(n_threads)
 
 
 def thread_count_calls(controllers):
@@ -786,12 +814,14 @@ class Predictor:
         dtype = F32 if X.dtype == F32 and params.dtype == F32 else F64
         if params.dtype != dtype:
             params = params.astype(dtype)
-        if sp.issparse(X):
+        sparse = type(X) is not np.ndarray and sp.issparse(X)
+        if sparse:
             dense, csr, _, _ = kernel_inputs(X, dtype)
         else:
-            (dense,), csr = read_only(X), self.empty_csr[dtype]
-            if dense.dtype != dtype or not dense.flags.c_contiguous:
-                (dense,) = read_only(np.ascontiguousarray(dense, dtype=dtype))
+            if X.dtype != dtype or not X.flags.c_contiguous:
+                X = np.ascontiguousarray(X, dtype=dtype)
+            dense, csr = X.view(np.ndarray), self.empty_csr[dtype]
+            dense.flags.writeable = False
         n = X.shape[0]
         if n_labels:
             result = np.empty((0, self.n_outputs), dtype)
@@ -799,56 +829,78 @@ class Predictor:
         else:
             result, labels = np.empty((n, self.n_outputs), dtype), self.no_labels
         with PREDICTIONS:
-            block, gated, parts = self.plan(n, sp.issparse(X))
-            rows = functools.partial(
-                self.predict_rows, params, dense, csr, result, labels, block, gated
-            )
-            non_finite = rows(0, n) if parts == 1 else split_rows(rows, n, parts)
+            block, hold, parts = self.plan(n, sparse)
+            if parts == 1:
+                non_finite = self.predict_rows(
+                    params, dense, csr, result, labels, block, hold
+                )
+            else:
+                non_finite = split_rows(
+                    functools.partial(self.predict_part, params, dense, csr,
+                                      result, labels, block, hold), n, parts
+                )  # fmt: skip
         return (labels if n_labels else result), non_finite
 
-    def predict_rows(self, params, X, csr, result, labels, block, gated, start, stop):
-        """One kernel call over rows ``start:stop`` (all of a CSR X)."""
+    def predict_rows(self, params, X, csr, result, labels, block, hold):
+        """One kernel call over all the rows of ``X`` (or of a CSR X).
+
+        ``hold`` is :meth:`plan`'s part of the gate: None, or whether the
+        gate holds BLAS at one thread (:meth:`BlasGate.enter`).
+        """
         ws, ws_offsets = self.workspace(params.dtype, block)
-        part = slice(start, stop)
         args = (
-            params, self.offsets, self.units, ws, ws_offsets, X[part], *csr,
-            self.act, self.out, block, result[part], labels[part],
+            params, self.offsets, self.units, ws, ws_offsets, X, *csr,
+            self.act, self.out, block, result, labels,
         )  # fmt: skip
-        if not gated:
+        if hold is None or not BLAS_GATE.enter(hold):
             return predict_kernel(*args)
-        with blas_limit(self.units, stop - start):
+        try:
             return predict_kernel(*args)
+        finally:
+            BLAS_GATE.leave()
+
+    def predict_part(self, params, X, csr, result, labels, block, hold, start, stop):
+        """:meth:`predict_rows` over the dense rows ``start:stop``."""
+        part = slice(start, stop)
+        return self.predict_rows(
+            params, X[part], csr, result[part], labels[part], block, hold
+        )
 
     def plan(self, n_rows, sparse=False):
-        """Rows per block, whether to go through the BLAS gate, and parts.
+        """Rows per block, the BLAS gate's part, and the number of parts.
+
+        The gate's part is None for a call that leaves the gate alone, True
+        for one that holds BLAS at one thread, and False for one that the gate
+        counts but that keeps BLAS's own threads while it runs alone.
 
         * Up to :data:`SERIAL_PRODUCT` multiply-adds in the largest layer's
           product, the rows run in one block on the calling thread.
         * Networks whose blocks of that size still hold :data:`SERIAL_ROWS`
           rows (small layers) run in such blocks, so that OpenBLAS never
           wakes a thread, without the gate, below :data:`GATE_WORK`
-          multiply-adds in the largest layer. From there on they run in
-          :data:`PREDICT_BLOCK` blocks under the gate, which holds BLAS at
-          one thread; from :data:`SPLIT_WORK`, a dense X is split among
-          :func:`split_rows`'s threads, when no fit or other prediction runs
-          (its threads would take the cores the split counts on).
+          multiply-adds in the largest layer, and always when the blocks hold
+          :data:`THIN_ROWS` rows (thin layers, whose products gain nothing
+          from BLAS's threads). From :data:`GATE_WORK` on, the others run in
+          :data:`PREDICT_BLOCK` blocks on BLAS's threads when alone (no fit or
+          other prediction runs), and on one BLAS thread otherwise or for a
+          sparse X.
+        * From :data:`SPLIT_WORK`, a dense X that is alone runs in parts on
+          :func:`split_rows`'s threads, each holding BLAS at one thread, whose
+          blocks share no work as BLAS's threads do.
         * Larger layers run in :data:`PREDICT_BLOCK` blocks on BLAS's own
-          threads, and under the gate (one BLAS thread) only while a fit or
-          another prediction holds it: the gate's own cost and its switch of
-          BLAS's thread count outweigh what it saves on a lone prediction.
+          threads, and on one while a fit or another prediction runs.
         """
         if n_rows <= self.serial_block:
-            return n_rows, False, 1
+            return n_rows, None, 1
         if self.serial_block < SERIAL_ROWS:
             return PREDICT_BLOCK, BLAS_GATE.busy(), 1
         work = n_rows * self.largest
-        if work < GATE_WORK:
-            return self.serial_block, False, 1
-        parts = 1
         alone = PREDICTIONS.count == 1 and not BLAS_GATE.busy()
-        if not sparse and work >= SPLIT_WORK and alone:
-            parts = split_threads() + 1
-        return PREDICT_BLOCK, True, parts
+        if work >= SPLIT_WORK and alone and not sparse:
+            return PREDICT_BLOCK, True, split_threads() + 1
+        if work < GATE_WORK or self.serial_block >= THIN_ROWS:
+            return self.serial_block, None, 1
+        return PREDICT_BLOCK, sparse or not alone, 1
 
     def workspace(self, dtype, block):
         """The calling thread's forward workspace for ``block`` rows, and its layout."""

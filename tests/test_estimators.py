@@ -404,10 +404,11 @@ def test_small_nets_predict_in_serial_blocks_without_the_gate(digits, monkeypatc
     assert after == before
 
 
-def test_small_nets_predict_many_rows_on_one_blas_thread(digits, monkeypatch):
+def test_small_nets_predict_many_rows_on_blas_threads(digits, monkeypatch):
     """From GATE_WORK multiply-adds, a small network predicts in PREDICT_BLOCK
-    blocks with BLAS held at one thread, and from SPLIT_WORK in parts on
-    threads of its own; the probabilities are those of the serial blocks."""
+    blocks: on BLAS's threads, counted by the gate, when alone; on one BLAS
+    thread beside a fit; from SPLIT_WORK in parts on threads of its own, each
+    on one BLAS thread. The probabilities are those of the serial blocks."""
     import threadpoolctl
 
     from fastnn import _engine
@@ -418,32 +419,46 @@ def test_small_nets_predict_many_rows_on_one_blas_thread(digits, monkeypatch):
     largest = _engine.largest_layer(est._layer_units())
     gated = -(-_engine.GATE_WORK // largest)
     split = -(-_engine.SPLIT_WORK // largest)
-    assert predictor.plan(gated - 1) == (predictor.serial_block, False, 1)
-    assert predictor.plan(gated) == (_engine.PREDICT_BLOCK, True, 1)
     parts = _engine.split_threads() + 1
     with _engine.PREDICTIONS:  # as inside a prediction
+        assert predictor.plan(gated - 1) == (predictor.serial_block, None, 1)
+        assert predictor.plan(gated) == (_engine.PREDICT_BLOCK, False, 1)
+        assert predictor.plan(gated, sparse=True) == (_engine.PREDICT_BLOCK, True, 1)
         assert predictor.plan(split) == (_engine.PREDICT_BLOCK, True, parts)
         assert predictor.plan(split, sparse=True) == (_engine.PREDICT_BLOCK, True, 1)
         with _engine.blas_limit(est._layer_units()):  # a fit in another thread
+            assert predictor.plan(gated) == (_engine.PREDICT_BLOCK, True, 1)
             assert predictor.plan(split) == (_engine.PREDICT_BLOCK, True, 1)
 
-    rows = np.resize(X, (split + 37, X.shape[1]))
-    step = gated - 1
-    serial = np.vstack(
-        [est.predict_proba(rows[i : i + step]) for i in range(0, len(rows), step)]
-    )
+    def blas_threads():
+        blas = [d for d in threadpoolctl.threadpool_info() if d["user_api"] == "blas"]
+        return {d["filepath"]: d["num_threads"] for d in blas}
+
+    before = blas_threads()
     seen = []
     kernel = _engine.predict_kernel
 
     def spy(*args):
-        info = threadpoolctl.threadpool_info()
-        seen.append({d["num_threads"] for d in info if d["user_api"] == "blas"})
+        seen.append((blas_threads(), _engine.BLAS_GATE.busy()))
         return kernel(*args)
 
-    monkeypatch.setattr(_engine, "predict_kernel", spy)
-    # Other block sizes take other BLAS kernels, rounding in the last bits.
-    np.testing.assert_allclose(est.predict_proba(rows), serial, rtol=1e-12, atol=0)
-    assert len(seen) == parts and all(threads == {1} for threads in seen)
+    step = gated - 1
+    for n_rows, threads in ((gated + 5, before), (split + 37, None)):
+        rows = np.resize(X, (n_rows, X.shape[1]))
+        serial = np.vstack(
+            [est.predict_proba(rows[i : i + step]) for i in range(0, n_rows, step)]
+        )
+        seen.clear()
+        monkeypatch.setattr(_engine, "predict_kernel", spy)
+        # Other block sizes take other BLAS kernels, rounding in the last bits.
+        np.testing.assert_allclose(est.predict_proba(rows), serial, rtol=1e-12)
+        monkeypatch.undo()
+        if threads is None:  # in parts, one BLAS thread each
+            assert len(seen) == parts
+            assert all(set(t.values()) == {1} and busy for t, busy in seen)
+        else:  # one call on BLAS's threads, counted by the gate
+            assert seen == [(threads, True)]
+    assert blas_threads() == before
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
