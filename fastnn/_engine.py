@@ -21,6 +21,7 @@ import functools
 import os
 import sys
 import threading
+import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -103,6 +104,10 @@ SPLIT_WORK = 64 * SERIAL_PRODUCT
 # Networks whose SERIAL_PRODUCT-sized blocks hold this many rows run in such
 # blocks up to SPLIT_WORK: BLAS's threads gain nothing on their thin products.
 THIN_ROWS = 256
+# A prediction runs alone (on BLAS's threads, or split) only if no other
+# thread's fit or prediction left the gate within this many seconds: about as
+# long as OpenBLAS's workers spin after a call before they sleep.
+SHARED_SECONDS = 0.1
 # Up to this many bytes of X, the rows that epochs gather stay in the core's
 # cache (2 MiB of L2 on this project's machine) from one epoch to the next,
 # and prefetching the next batch's rows costs more than it hides.
@@ -342,6 +347,8 @@ class BlasGate:
         self._libraries = None  # the BLAS library controllers, found once
         self._direct = True  # whether their functions are called directly
         self._local = threading.local()
+        # (thread identifier, time.monotonic()) of the last call to leave.
+        self._last_left = (None, -float("inf"))
 
     @contextlib.contextmanager
     def run(self, layer_units, n_rows=None):
@@ -401,6 +408,21 @@ class BlasGate:
                 self._set_threads(self._original)
                 self._original = None
         self._local.running = False
+        self._last_left = (threading.get_ident(), time.monotonic())
+
+    def alone(self):
+        """Whether no call runs now and none of another thread ran lately.
+
+        Lately is :data:`SHARED_SECONDS`: threads that take turns (a threaded
+        search, between its fits and its scoring) would otherwise find BLAS's
+        workers still spinning on the cores they need.
+        """
+        if self._n_running:
+            return False
+        thread, left = self._last_left
+        return (
+            thread == threading.get_ident() or time.monotonic() - left > SHARED_SECONDS
+        )
 
     def _hold_one_thread(self):
         """Set every BLAS library to one thread, first noting their counts.
@@ -882,7 +904,8 @@ class Predictor:
           :data:`THIN_ROWS` rows (thin layers, whose products gain nothing
           from BLAS's threads). From :data:`GATE_WORK` on, the others run in
           :data:`PREDICT_BLOCK` blocks on BLAS's threads when alone (no fit or
-          other prediction runs), and on one BLAS thread otherwise or for a
+          other prediction runs, nor ran lately in another thread: see
+          :meth:`BlasGate.alone`), and on one BLAS thread otherwise or for a
           sparse X.
         * From :data:`SPLIT_WORK`, a dense X that is alone runs in parts on
           :func:`split_rows`'s threads, each holding BLAS at one thread, whose
@@ -895,7 +918,7 @@ class Predictor:
         if self.serial_block < SERIAL_ROWS:
             return PREDICT_BLOCK, BLAS_GATE.busy(), 1
         work = n_rows * self.largest
-        alone = PREDICTIONS.count == 1 and not BLAS_GATE.busy()
+        alone = PREDICTIONS.count == 1 and BLAS_GATE.alone()
         if work >= SPLIT_WORK and alone and not sparse:
             return PREDICT_BLOCK, True, split_threads() + 1
         if work < GATE_WORK or self.serial_block >= THIN_ROWS:

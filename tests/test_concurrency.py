@@ -318,6 +318,27 @@ def test_blas_gate_counts_predictions_and_not_nested_calls():
     assert fake.threads == 2
 
 
+def test_blas_gate_is_shared_while_another_thread_ran_lately(monkeypatch):
+    """A call alone now is not alone for SHARED_SECONDS after another
+    thread's call left the gate; its own thread's calls do not count."""
+    from fastnn import _engine
+
+    clock = [100.0]
+    monkeypatch.setattr(_engine.time, "monotonic", lambda: clock[0])
+    gate = _engine.BlasGate(controller=lambda: FakeBlas())
+    large = [300, 300, 1]
+    assert gate.alone()
+    with gate.run(large):
+        assert not gate.alone()  # a call runs now
+    assert gate.alone()  # this thread's own call
+    _in_other_thread(gate, large, None, lambda: None)
+    assert not gate.alone()
+    clock[0] += _engine.SHARED_SECONDS / 2
+    assert not gate.alone()
+    clock[0] += _engine.SHARED_SECONDS
+    assert gate.alone()
+
+
 def test_blas_threads_are_restored_after_concurrent_fits():
     from fastnn._engine import threadpool_controller
 

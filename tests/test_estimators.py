@@ -1,6 +1,7 @@
 """Behaviour of the estimators: fitting modes, targets, dtypes, ecosystem."""
 
 import pickle
+import time
 import warnings
 
 import joblib
@@ -443,6 +444,7 @@ def test_small_nets_predict_many_rows_on_blas_threads(digits, monkeypatch):
         return kernel(*args)
 
     step = gated - 1
+    time.sleep(_engine.SHARED_SECONDS)  # no other thread's call lately
     for n_rows, threads in ((gated + 5, before), (split + 37, None)):
         rows = np.resize(X, (n_rows, X.shape[1]))
         serial = np.vstack(
