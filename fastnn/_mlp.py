@@ -578,16 +578,15 @@ def _integer_labels(y):
     classes = np.flatnonzero(present).astype(y.dtype)
     if classes.shape[0] < 2:
         return None
-    rank = (np.cumsum(present) - 1)[y]
+    rank = (np.cumsum(present) - 1).take(y)
     lb = LabelBinarizer()
     lb.y_type_ = "multiclass" if classes.shape[0] > 2 else "binary"
     lb.sparse_input_ = False
     lb.classes_ = classes
     if classes.shape[0] == 2:
         return lb, (rank == 1).reshape(-1, 1)
-    Y = np.zeros((y.shape[0], classes.shape[0]), dtype=bool)
-    Y[np.arange(y.shape[0]), rank] = True
-    return lb, Y
+    # Row ``rank`` of the identity for each label (take copies whole rows).
+    return lb, np.eye(classes.shape[0], dtype=bool).take(rank, axis=0)
 
 
 def _lbfgs_print_option(iprint):
