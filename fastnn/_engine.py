@@ -852,40 +852,37 @@ class Predictor:
             result, labels = np.empty((n, self.n_outputs), dtype), self.no_labels
         with PREDICTIONS:
             block, hold, parts = self.plan(n, sparse)
-            if parts == 1:
-                non_finite = self.predict_rows(
-                    params, dense, csr, result, labels, block, hold
-                )
-            else:
-                non_finite = split_rows(
-                    functools.partial(self.predict_part, params, dense, csr,
-                                      result, labels, block, hold), n, parts
-                )  # fmt: skip
+            # The gate counts the prediction once, in this thread, whatever
+            # the number of parts.
+            counted = hold is not None and BLAS_GATE.enter(hold)
+            try:
+                if parts == 1:
+                    non_finite = self.predict_rows(
+                        params, dense, csr, result, labels, block
+                    )
+                else:
+                    non_finite = split_rows(
+                        functools.partial(self.predict_part, params, dense,
+                                          csr, result, labels, block), n, parts
+                    )  # fmt: skip
+            finally:
+                if counted:
+                    BLAS_GATE.leave()
         return (labels if n_labels else result), non_finite
 
-    def predict_rows(self, params, X, csr, result, labels, block, hold):
-        """One kernel call over all the rows of ``X`` (or of a CSR X).
-
-        ``hold`` is :meth:`plan`'s part of the gate: None, or whether the
-        gate holds BLAS at one thread (:meth:`BlasGate.enter`).
-        """
+    def predict_rows(self, params, X, csr, result, labels, block):
+        """One kernel call over all the rows of ``X`` (or of a CSR X)."""
         ws, ws_offsets = self.workspace(params.dtype, block)
-        args = (
+        return predict_kernel(
             params, self.offsets, self.units, ws, ws_offsets, X, *csr,
             self.act, self.out, block, result, labels,
         )  # fmt: skip
-        if hold is None or not BLAS_GATE.enter(hold):
-            return predict_kernel(*args)
-        try:
-            return predict_kernel(*args)
-        finally:
-            BLAS_GATE.leave()
 
-    def predict_part(self, params, X, csr, result, labels, block, hold, start, stop):
+    def predict_part(self, params, X, csr, result, labels, block, start, stop):
         """:meth:`predict_rows` over the dense rows ``start:stop``."""
         part = slice(start, stop)
         return self.predict_rows(
-            params, X[part], csr, result[part], labels[part], block, hold
+            params, X[part], csr, result[part], labels[part], block
         )
 
     def plan(self, n_rows, sparse=False):
@@ -1029,18 +1026,29 @@ def split_threads():
 
 
 def split_rows(rows, n_rows, parts):
-    """Run ``rows(start, stop)`` over ``parts`` slices, one on this thread.
+    """Run ``rows(start, stop)`` over chunks of rows, on ``parts`` threads.
 
-    The prediction kernel releases the GIL, so the slices run at once; each
-    thread uses its own workspace. Returns whether any slice saw a
-    non-finite value.
+    This thread and ``parts - 1`` helpers take :data:`PREDICT_BLOCK`-row
+    chunks in turn until none is left, so that a thread that starts late or
+    runs slower takes fewer. The prediction kernel releases the GIL, so the
+    chunks run at once; each thread uses its own workspace. Returns whether
+    any chunk saw a non-finite value.
     """
-    bounds = [n_rows * i // parts for i in range(parts + 1)]
-    pending = [
-        _helpers().submit(rows, start, stop)
-        for start, stop in zip(bounds[1:-1], bounds[2:])
-    ]
-    non_finite = rows(bounds[0], bounds[1])
+    starts = iter(range(0, n_rows, PREDICT_BLOCK))
+    lock = threading.Lock()
+
+    def take_chunks():
+        non_finite = False
+        while True:
+            with lock:
+                start = next(starts, None)
+            if start is None:
+                return non_finite
+            stop = min(start + PREDICT_BLOCK, n_rows)
+            non_finite = rows(start, stop) or non_finite
+
+    pending = [_helpers().submit(take_chunks) for _ in range(parts - 1)]
+    non_finite = take_chunks()
     for future in pending:
         non_finite = future.result() or non_finite
     return non_finite

@@ -408,8 +408,9 @@ def test_small_nets_predict_in_serial_blocks_without_the_gate(digits, monkeypatc
 def test_small_nets_predict_many_rows_on_blas_threads(digits, monkeypatch):
     """From GATE_WORK multiply-adds, a small network predicts in PREDICT_BLOCK
     blocks: on BLAS's threads, counted by the gate, when alone; on one BLAS
-    thread beside a fit; from SPLIT_WORK in parts on threads of its own, each
-    on one BLAS thread. The probabilities are those of the serial blocks."""
+    thread beside a fit; from SPLIT_WORK in PREDICT_BLOCK-row chunks taken by
+    threads of its own, each on one BLAS thread. The probabilities are those
+    of the serial blocks."""
     import threadpoolctl
 
     from fastnn import _engine
@@ -455,12 +456,15 @@ def test_small_nets_predict_many_rows_on_blas_threads(digits, monkeypatch):
         # Other block sizes take other BLAS kernels, rounding in the last bits.
         np.testing.assert_allclose(est.predict_proba(rows), serial, rtol=1e-12)
         monkeypatch.undo()
-        if threads is None:  # in parts, one BLAS thread each
-            assert len(seen) == parts
+        if threads is None:  # in chunks on `parts` threads, one BLAS thread each
+            assert len(seen) == -(-n_rows // _engine.PREDICT_BLOCK)
             assert all(set(t.values()) == {1} and busy for t, busy in seen)
         else:  # one call on BLAS's threads, counted by the gate
             assert seen == [(threads, True)]
     assert blas_threads() == before
+    # The parts' threads were the prediction's own: the next one is alone.
+    with _engine.PREDICTIONS:
+        assert predictor.plan(split) == (_engine.PREDICT_BLOCK, True, parts)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
