@@ -237,7 +237,7 @@ def markdown(rows, peak, extra_lines, command):
     )
     out.append("")
     for line in extra_lines:  # tables as tables, everything else as a list
-        out.append(line if line.startswith("|") else f"- {line}")
+        out.append(line if line.startswith(("|", "- ")) else f"- {line}")
     out += ["", f"Made with `{command}` on {machine_line()}."]
     return "\n".join(out) + "\n"
 
