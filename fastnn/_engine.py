@@ -842,8 +842,7 @@ class Predictor:
         else:
             if X.dtype != dtype or not X.flags.c_contiguous:
                 X = np.ascontiguousarray(X, dtype=dtype)
-            dense, csr = X.view(np.ndarray), self.empty_csr[dtype]
-            dense.flags.writeable = False
+            (dense,), csr = read_only(X), self.empty_csr[dtype]
         n = X.shape[0]
         if n_labels:
             result = np.empty((0, self.n_outputs), dtype)
@@ -904,9 +903,9 @@ class Predictor:
           other prediction runs, nor ran lately in another thread: see
           :meth:`BlasGate.alone`), and on one BLAS thread otherwise or for a
           sparse X.
-        * From :data:`SPLIT_WORK`, a dense X that is alone runs in parts on
-          :func:`split_rows`'s threads, each holding BLAS at one thread, whose
-          blocks share no work as BLAS's threads do.
+        * From :data:`SPLIT_WORK`, a dense X that is alone runs in chunks
+          that :func:`split_rows`'s threads take in turn, BLAS held at one
+          thread: their blocks share no work as BLAS's threads do.
         * Larger layers run in :data:`PREDICT_BLOCK` blocks on BLAS's own
           threads, and on one while a fit or another prediction runs.
         """
