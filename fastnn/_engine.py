@@ -31,6 +31,8 @@ from threadpoolctl import ThreadpoolController
 
 from ._kernels.activations import ACTIVATION_CODES, LIBRARY_TANH, TANH
 from ._kernels.codes import static_code, static_value
+from ._kernels.data import all_finite as all_finite_kernel
+from ._kernels.data import one_hot_labels
 from ._kernels.dropout import Dropout
 from ._kernels.epoch import (
     loss_and_gradient,
@@ -67,9 +69,11 @@ __all__ = [
     "ACTIVATION_CODES",
     "EpochRunner",
     "FullBatchObjective",
+    "all_finite",
     "blas_limit",
     "fold_momentum",
     "glorot_uniform_params",
+    "integer_one_hot",
     "layer_views",
     "new_optimizer_state",
     "parameter_layout",
@@ -502,6 +506,61 @@ def read_only(*arrays):
         view.flags.writeable = False
         views.append(view)
     return tuple(views)
+
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# Integer labels from this value up (at least) are encoded by scikit-learn:
+# the label encoding takes one slot per value up to the largest label.
+LABEL_SLOTS = 1024
+
+
+def all_finite(values):
+    """``np.isfinite(values).all()`` in one compiled pass where it can.
+
+    Parameters
+    ----------
+    values : ndarray
+        Any shape; a contiguous float32 or float64 array (C or Fortran
+        order) takes the kernel, anything else (and the JIT fallback)
+        NumPy.
+
+    Returns
+    -------
+    finite : bool
+    """
+    contiguous = values.flags.c_contiguous or values.flags.f_contiguous
+    if jit_fallback() or not contiguous or values.dtype not in FLOAT_DTYPES:
+        return bool(np.isfinite(values).all())
+    return all_finite_kernel(*read_only(values.ravel(order="K")))
+
+
+def integer_one_hot(y):
+    """Classes and one-hot targets of small non-negative integer labels.
+
+    What ``LabelBinarizer().fit(y)`` finds (``classes_``, in y's dtype) and
+    ``transform(y)`` returns (as bool), for 1-D integer labels of at least
+    two classes, all in ``[0, max(LABEL_SLOTS, 4 * n_samples))``.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,), integer dtype, n_samples >= 1
+
+    Returns
+    -------
+    classes : ndarray of shape (n_classes,), y's dtype
+    Y : ndarray of shape (n_samples, n_classes) (one column for two classes)
+        bool.
+
+    Or None for other labels, and without the compiled core, whose lazy
+    compilation would cost more than the encoding saves.
+    """
+    if jit_fallback():
+        return None
+    (labels,) = read_only(np.ascontiguousarray(y, dtype=np.int64))
+    classes, Y = one_hot_labels(labels, max(LABEL_SLOTS, 4 * y.shape[0]))
+    if classes.shape[0] < 2:
+        return None
+    return classes.astype(y.dtype, copy=False), Y
 
 
 def kernel_inputs(X, dtype, lean=False):

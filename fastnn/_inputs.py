@@ -21,9 +21,9 @@ import sys
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["common_fit_input", "common_input"]
+from ._engine import FLOAT_DTYPES, all_finite
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+__all__ = ["common_fit_input", "common_input"]
 SPARSE_TYPES = (sp.csr_matrix, sp.csr_array)
 
 
@@ -128,8 +128,9 @@ def common_fit_input(est, X, y, reset, classifier):
     unchanged, ``n_features_in_`` is set and a ``feature_names_in_`` from an
     earlier fit on a DataFrame is removed.
 
-    Finiteness is scikit-learn's own first pass: a finite sum proves every
-    element finite; anything else goes to ``validate_data``.
+    Finiteness is checked in one compiled pass (:func:`fastnn._engine.all_finite`);
+    X or y with a NaN or an infinity goes to ``validate_data``, which raises
+    scikit-learn's error.
     """
     if type(X) is not np.ndarray or type(y) is not np.ndarray:
         return None
@@ -149,15 +150,9 @@ def common_fit_input(est, X, y, reset, classifier):
         or getattr(est, "feature_names_in_", None) is not None
     ):
         return None
-    if not _sum_is_finite(X) or (y.dtype.kind == "f" and not _sum_is_finite(y)):
+    if not all_finite(X) or (y.dtype.kind == "f" and not all_finite(y)):
         return None
     if reset:
         est.__dict__.pop("feature_names_in_", None)
         est.n_features_in_ = shape[1]
     return X, y
-
-
-def _sum_is_finite(a):
-    """scikit-learn's first finiteness pass: whether ``a.sum()`` is finite."""
-    with np.errstate(over="ignore"):
-        return bool(np.isfinite(a.sum()))

@@ -272,7 +272,7 @@ class BaseMLP(
 
     def _check_finite_weights(self, saved):
         """Raise (rolling back to ``saved``) when the weights are not finite."""
-        if not np.isfinite(self._params).all():
+        if not engine.all_finite(self._params):
             if saved is not None:
                 self._restore(saved)
             raise ValueError(
@@ -564,29 +564,22 @@ def _integer_labels(y):
     For 1-D integer labels of at least two classes,
     ``LabelBinarizer().fit(y)`` finds ``type_of_target`` "binary" (two
     classes) or "multiclass", no sparse input, and ``unique_labels(y)``: the
-    sorted distinct labels in y's dtype. Here they are counted in one pass
-    (``np.bincount``) when the labels are small non-negative integers, and
-    the one-hot rows come from each label's rank among them. Returns None
-    for any other targets, which go through ``fit`` and ``transform``.
+    sorted distinct labels in y's dtype. When the labels are small
+    non-negative integers, the engine finds them and the one-hot rows in one
+    pass (:func:`fastnn._engine.integer_one_hot`). Returns None for any
+    other targets, which go through ``fit`` and ``transform``.
     """
     if y.ndim != 1 or y.dtype.kind not in "iu" or y.shape[0] == 0:
         return None
-    low, high = y.min(), y.max()
-    if low < 0 or high >= max(1024, 4 * y.shape[0]):
+    encoded = engine.integer_one_hot(y)
+    if encoded is None:
         return None
-    present = np.bincount(y, minlength=int(high) + 1) > 0
-    classes = np.flatnonzero(present).astype(y.dtype)
-    if classes.shape[0] < 2:
-        return None
-    rank = (np.cumsum(present) - 1).take(y)
+    classes, Y = encoded
     lb = LabelBinarizer()
     lb.y_type_ = "multiclass" if classes.shape[0] > 2 else "binary"
     lb.sparse_input_ = False
     lb.classes_ = classes
-    if classes.shape[0] == 2:
-        return lb, (rank == 1).reshape(-1, 1)
-    # Row ``rank`` of the identity for each label (take copies whole rows).
-    return lb, np.eye(classes.shape[0], dtype=bool).take(rank, axis=0)
+    return lb, Y
 
 
 def _lbfgs_print_option(iprint):

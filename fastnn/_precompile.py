@@ -69,6 +69,7 @@ def _train(engine, X, Y, sample_weight, layer_units, model):
     )
     objective.loss_and_gradient()
     engine.predict(X, params, layer_units, "relu", model["out_activation"])
+    engine.all_finite(params)
 
 
 def _compile_dtype(dtype):
@@ -80,6 +81,8 @@ def _compile_dtype(dtype):
     big = rng.standard_normal((4, _LARGE)).astype(dtype)
     weights = np.linspace(0.5, 1.5, _N_ROWS).astype(dtype)
     dropout = {"dropout_rates": [0.2], "dropout_state": np.array([1], np.uint64)}
+    if dtype is np.float64:  # labels are int64 whatever the model's dtype
+        engine.integer_one_hot(np.arange(_N_ROWS) % 3)
     for sparse in (False, True):
         Xv = sp.csr_matrix(X) if sparse else X
         for out, Y in _targets(dtype).items():

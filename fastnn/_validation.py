@@ -7,6 +7,7 @@ of the network's outputs on a validation set (scikit-learn's MLP losses).
 """
 
 import functools
+import operator
 
 import numpy as np
 from numpy.random.bit_generator import ISeedSequence
@@ -60,19 +61,24 @@ def _constraints(cls, constraints_id):
 
     In ``_get_param_names`` order, as ``validate_parameter_constraints``
     meets them in ``get_params``; ``constraints_id`` keys the cache on the
-    class's current ``_parameter_constraints``.
+    class's current ``_parameter_constraints``. Also returns a function that
+    reads those parameters of an estimator, as a tuple in the same order.
     """
     table = []
     for name in cls._get_param_names():
         constraints = cls._parameter_constraints.get(name, "no_validation")
         if constraints != "no_validation":
             table.append((name, tuple(make_constraint(c) for c in constraints)))
-    return tuple(table)
+    names = [name for name, _ in table]
+    if len(names) < 2:  # attrgetter returns a tuple only for two names or more
+        return tuple(table), lambda est: tuple(getattr(est, n) for n in names)
+    return tuple(table), operator.attrgetter(*names)
 
 
 # (constraint table, name, type, value) -> whether the value satisfies one
 # of the constraints: is_satisfied_by is a pure function of an immutable
-# (hashable) value, so its answer is reused; bounded in size.
+# (hashable) value, so its answer is reused; bounded in size. The same for
+# whole parameter sets found valid: (table, types, values) -> True.
 _SATISFIED = {}
 _SATISFIED_MAX = 4096
 
@@ -84,24 +90,38 @@ def params_satisfy_constraints(est):
     constraint objects' ``is_satisfied_by``; this skips its per-call
     ``get_params`` (which inspects ``__init__``'s signature) and its making
     of the constraint objects, and reuses the answer for hashable values
-    seen before. False means that validation must run to raise.
+    seen before: first for the whole set of values, then value by value.
+    False means that validation must run to raise.
     """
     cls = type(est)
-    table = _constraints(cls, id(cls._parameter_constraints))
-    for name, constraints in table:
-        value = getattr(est, name)
-        try:
-            key = (id(table), name, type(value), value)
-            satisfied = _SATISFIED.get(key)
-        except TypeError:  # unhashable: a list, an array, a dict
-            key = satisfied = None
-        if satisfied is None:
-            satisfied = any(c.is_satisfied_by(value) for c in constraints)
-            if key is not None and len(_SATISFIED) < _SATISFIED_MAX:
-                _SATISFIED[key] = satisfied
-        if not satisfied:
+    table, get_values = _constraints(cls, id(cls._parameter_constraints))
+    values = get_values(est)
+    try:
+        key = (id(table), tuple(map(type, values)), values)
+        if key in _SATISFIED:
+            return True
+    except TypeError:  # unhashable: a list, an array, a dict
+        key = None
+    for (name, constraints), value in zip(table, values):
+        if not _satisfies(table, name, constraints, value):
             return False
+    if key is not None and len(_SATISFIED) < _SATISFIED_MAX:
+        _SATISFIED[key] = True
     return True
+
+
+def _satisfies(table, name, constraints, value):
+    """Whether ``value`` satisfies one of ``constraints`` (answers reused)."""
+    try:
+        key = (id(table), name, type(value), value)
+        satisfied = _SATISFIED.get(key)
+    except TypeError:
+        key = satisfied = None
+    if satisfied is None:
+        satisfied = any(c.is_satisfied_by(value) for c in constraints)
+        if key is not None and len(_SATISFIED) < _SATISFIED_MAX:
+            _SATISFIED[key] = satisfied
+    return satisfied
 
 
 def dropout_rates(dropout, n_hidden, solver):

@@ -367,3 +367,19 @@ def epoch(X, Y, sw, order, batch_size, params, units, act, loss_name, alpha, eps
                 opt["beta_1"], opt["beta_2"], opt["epsilon"],
             )  # fmt: skip
     return total / n, params
+
+
+def all_finite(values):
+    """Whether no value is NaN or infinite."""
+    return bool(np.all(np.isfinite(values)))
+
+
+def one_hot_labels(y):
+    """Sorted distinct labels and scikit-learn's one-hot rows (bool).
+
+    Two classes give one column, whether the label is the second class.
+    """
+    classes, rank = np.unique(y, return_inverse=True)
+    if len(classes) == 2:
+        return classes, (rank == 1).reshape(-1, 1)
+    return classes, np.eye(len(classes), dtype=bool)[rank]

@@ -270,3 +270,43 @@ def test_only_the_engine_imports_the_kernels():
                 if any(n in ("_kernels", "_lowlevel") for n in names):
                     importers.add(path.name)
     assert importers == {"_engine.py"}
+
+
+def _layouts(values):
+    """``values`` (2-D) in C and Fortran order, strided, big-endian and read-only."""
+    read_only = values.copy()
+    read_only.flags.writeable = False
+    return [values, np.asfortranarray(values), values[:, ::2], read_only,
+            values.astype(values.dtype.newbyteorder(">"))]  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_decides_as_numpy_for_every_layout(dtype):
+    values = np.random.default_rng(0).normal(size=(6, 5)).astype(dtype)
+    for bad in (None, np.nan, np.inf, -np.inf):
+        spoiled = values.copy()
+        if bad is not None:
+            spoiled[4, 2] = bad
+        for a in _layouts(spoiled):
+            assert engine.all_finite(a) is bool(np.isfinite(a).all())
+    assert engine.all_finite(np.arange(4)) is True
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.uint64])
+def test_integer_one_hot_keeps_the_labels_dtype(dtype):
+    y = np.array([2, 0, 5, 2, 0], dtype=dtype)
+    classes, Y = engine.integer_one_hot(y)
+    expected_classes, expected_Y = ref.one_hot_labels(y)
+    assert classes.dtype == y.dtype
+    np.testing.assert_array_equal(classes, expected_classes)
+    np.testing.assert_array_equal(Y, expected_Y)
+
+
+@pytest.mark.parametrize(
+    "y",
+    [np.array([3, 3, 3]), np.array([-1, 0, 1]), np.array([0, 5000]),
+     np.array([0, 2**63 + 1], dtype=np.uint64)],
+    ids=["one class", "negative", "large", "beyond int64"],
+)  # fmt: skip
+def test_integer_one_hot_leaves_other_labels_to_scikit_learn(y):
+    assert engine.integer_one_hot(y) is None

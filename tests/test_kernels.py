@@ -21,6 +21,7 @@ from numba import njit
 
 from fastnn._kernels import activations as fa
 from fastnn._kernels import codes as fcodes
+from fastnn._kernels import data as fdata
 from fastnn._kernels import epoch as ft
 from fastnn._kernels import layers as flay
 from fastnn._kernels import layout as fnet
@@ -1301,3 +1302,42 @@ def test_network_with_huge_logits_stays_finite(loss_name, k, dtype):
     if loss_name == "log_loss":
         P = net.buffer(1, 1, 6)
         assert_close(P.sum(axis=1), np.ones(6), dtype)
+
+
+# ----------------------------------------------------------------------------
+# The data a fit receives: finiteness and integer labels
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 33, 1000])
+def test_all_finite_finds_every_nan_and_infinity(n, dtype):
+    rng = np.random.default_rng(n)
+    values = (rng.normal(size=n) * 1e30).astype(dtype)
+    values[::3] = np.finfo(dtype).max  # finite, and x - x is 0 there too
+    assert fdata.all_finite(values) is ref.all_finite(values) is True
+    for bad in (np.nan, np.inf, -np.inf):
+        for position in {0, n // 2, n - 1} if n else ():
+            spoiled = values.copy()
+            spoiled[position] = bad
+            assert fdata.all_finite(spoiled) is ref.all_finite(spoiled) is False
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [[0, 1], [1, 0, 1, 1], [3, 3, 7], [0, 1, 2], [5, 2, 9, 2, 0, 9, 9], [4] * 6,
+     list(range(40))[::-1]],
+)  # fmt: skip
+def test_one_hot_labels_match_their_twin(labels):
+    y = np.asarray(labels, dtype=np.int64)
+    classes, Y = fdata.one_hot_labels(y, 64)
+    expected_classes, expected_Y = ref.one_hot_labels(y)
+    np.testing.assert_array_equal(classes, expected_classes)
+    assert Y.dtype == np.bool_
+    if len(expected_classes) > 1:  # one class: nothing to encode
+        np.testing.assert_array_equal(Y, expected_Y)
+
+
+@pytest.mark.parametrize("labels", [[0, -1, 2], [0, 64, 1], [100, 3]])
+def test_one_hot_labels_leave_labels_out_of_range(labels):
+    classes, Y = fdata.one_hot_labels(np.asarray(labels, dtype=np.int64), 64)
+    assert classes.shape == (0,)
+    assert Y.shape == (len(labels), 0)

@@ -8,7 +8,8 @@
 * :mod:`.layers`: ``Z = A W + b`` forward, ``dW = A^T D``, ``db = sum D`` and
   ``D_prev = (D W^T) * f'(Z)`` backward;
 * :mod:`.optimizers`: SGD, Nesterov and Adam updates of the flat buffer;
-* :mod:`.epoch`: one batch, one epoch, and prediction over row blocks.
+* :mod:`.epoch`: one batch, one epoch, and prediction over row blocks;
+* :mod:`.data`: one pass over a fit's data: finiteness, integer labels.
 
 Only :mod:`fastnn._engine` calls them. The hardware tricks they rely on (BLAS
 by symbol, prefetching, a vectorisable exponential) are in
