@@ -551,16 +551,33 @@ def integer_one_hot(y):
     Y : ndarray of shape (n_samples, n_classes) (one column for two classes)
         bool.
 
-    Or None for other labels, and without the compiled core, whose lazy
-    compilation would cost more than the encoding saves.
+    Or None for other labels. Without the compiled core, NumPy encodes them
+    (:func:`one_hot_labels_numpy`): the kernel's lazy compilation would cost
+    more than it saves.
     """
-    if jit_fallback():
-        return None
     (labels,) = read_only(np.ascontiguousarray(y, dtype=np.int64))
-    classes, Y = one_hot_labels(labels, max(LABEL_SLOTS, 4 * y.shape[0]))
+    encode = one_hot_labels_numpy if jit_fallback() else one_hot_labels
+    classes, Y = encode(labels, max(LABEL_SLOTS, 4 * y.shape[0]))
     if classes.shape[0] < 2:
         return None
     return classes.astype(y.dtype, copy=False), Y
+
+
+def one_hot_labels_numpy(y, limit):
+    """:func:`fastnn._kernels.data.one_hot_labels` in a few NumPy passes.
+
+    The labels are counted (``np.bincount``), and each row is the identity's
+    row at its label's rank among them.
+    """
+    low, high = y.min(), y.max()
+    if low < 0 or high >= limit:
+        return np.empty(0, np.int64), np.empty((y.shape[0], 0), bool)
+    present = np.bincount(y, minlength=int(high) + 1) > 0
+    classes = np.flatnonzero(present)
+    rank = (np.cumsum(present) - 1).take(y)
+    if classes.shape[0] == 2:
+        return classes, (rank == 1).reshape(-1, 1)
+    return classes, np.eye(classes.shape[0], dtype=bool).take(rank, axis=0)
 
 
 def kernel_inputs(X, dtype, lean=False):

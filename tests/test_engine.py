@@ -292,9 +292,16 @@ def test_all_finite_decides_as_numpy_for_every_layout(dtype):
     assert engine.all_finite(np.arange(4)) is True
 
 
+@pytest.fixture(params=[False, True], ids=["compiled", "fallback"])
+def fallback(request, monkeypatch):
+    """The compiled core's path, or the JIT fallback's (NumPy for the labels)."""
+    monkeypatch.setitem(engine._FALLBACK, "on", request.param)
+
+
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.uint64])
-def test_integer_one_hot_keeps_the_labels_dtype(dtype):
-    y = np.array([2, 0, 5, 2, 0], dtype=dtype)
+@pytest.mark.parametrize("labels", [[2, 0, 5, 2, 0], [1, 0, 0], [7, 3, 3, 0, 1]])
+def test_integer_one_hot_keeps_the_labels_dtype(labels, dtype, fallback):
+    y = np.array(labels, dtype=dtype)
     classes, Y = engine.integer_one_hot(y)
     expected_classes, expected_Y = ref.one_hot_labels(y)
     assert classes.dtype == y.dtype
@@ -308,5 +315,5 @@ def test_integer_one_hot_keeps_the_labels_dtype(dtype):
      np.array([0, 2**63 + 1], dtype=np.uint64)],
     ids=["one class", "negative", "large", "beyond int64"],
 )  # fmt: skip
-def test_integer_one_hot_leaves_other_labels_to_scikit_learn(y):
+def test_integer_one_hot_leaves_other_labels_to_scikit_learn(y, fallback):
     assert engine.integer_one_hot(y) is None
