@@ -142,7 +142,7 @@ def dropout_rates(dropout, n_hidden, solver):
     -------
     rates : tuple of float, of length n_hidden
     """
-    if np.ndim(dropout) == 0:
+    if type(dropout) in (float, int) or np.ndim(dropout) == 0:
         rates = (float(dropout),) * n_hidden
     else:
         rates = tuple(float(r) for r in np.asarray(dropout, dtype=float).ravel())

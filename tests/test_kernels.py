@@ -507,7 +507,11 @@ def test_glorot_uniform_draws_like_sklearn(act, dtype):
         bound = np.sqrt(factor / (fan_in + fan_out))
         coefs.append(rs.uniform(-bound, bound, (fan_in, fan_out)))
         intercepts.append(rs.uniform(-bound, bound, fan_out))
-    assert_close(params, ref.pack(coefs, intercepts), dtype)
+    # The same bits as scikit-learn's draws, and the stream left where it is.
+    np.testing.assert_array_equal(params, ref.pack(coefs, intercepts).astype(dtype))
+    rest = np.random.RandomState(0)
+    fnet.glorot_uniform_params(units, act, rest, dtype)
+    np.testing.assert_array_equal(rest.uniform(size=5), rs.uniform(size=5))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

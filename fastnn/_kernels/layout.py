@@ -37,6 +37,8 @@ whether an epoch prefetches the next batch's rows of X and Y. Unit sample
 weights travel as an empty array, with ``weighted`` false.
 """
 
+import functools
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -104,15 +106,26 @@ def layer_views(params, layer_units):
     coefs : list of ndarray, each of shape (units[i], units[i + 1])
     intercepts : list of ndarray, each of shape (units[i + 1],)
     """
-    offsets, _ = parameter_layout(layer_units)
     coefs, intercepts = [], []
-    for i in range(len(layer_units) - 1):
-        fan_in, fan_out = layer_units[i], layer_units[i + 1]
-        start = offsets[0, i]
-        coefs.append(params[start : start + fan_in * fan_out].reshape(fan_in, fan_out))
-        start = offsets[1, i]
-        intercepts.append(params[start : start + fan_out])
+    for w_start, fan_in, fan_out, b_start in layer_spans(tuple(map(int, layer_units))):
+        W = params[w_start : w_start + fan_in * fan_out]
+        coefs.append(W.reshape(fan_in, fan_out))
+        intercepts.append(params[b_start : b_start + fan_out])
     return coefs, intercepts
+
+
+@functools.lru_cache(maxsize=64)
+def layer_spans(layer_units):
+    """``(W start, fan_in, fan_out, b start)`` of each layer in the flat buffer.
+
+    :func:`parameter_layout` as Python ints, built once per network shape
+    (a tuple of ints) for the Python code that slices the buffer.
+    """
+    offsets, _ = parameter_layout(layer_units)
+    return tuple(
+        (int(offsets[0, i]), fan_in, fan_out, int(offsets[1, i]))
+        for i, (fan_in, fan_out) in enumerate(zip(layer_units, layer_units[1:]))
+    )
 
 
 def glorot_uniform_params(layer_units, activation, random_state, dtype):
@@ -121,7 +134,8 @@ def glorot_uniform_params(layer_units, activation, random_state, dtype):
     Each layer draws its W, then its b, from U(-r, r) with
     ``r = sqrt(factor / (fan_in + fan_out))``, factor 2 for the logistic
     activation and 6 otherwise, so a given ``random_state`` starts fastnn
-    and sklearn from the same weights.
+    and sklearn from the same weights (``math.sqrt`` and ``np.sqrt`` both
+    round the square root correctly).
 
     Parameters
     ----------
@@ -138,12 +152,12 @@ def glorot_uniform_params(layer_units, activation, random_state, dtype):
     -------
     params : ndarray of shape (n_params,)
     """
-    _, size = parameter_layout(layer_units)
-    params = np.empty(size, dtype=dtype)
-    coefs, intercepts = layer_views(params, layer_units)
+    units = tuple(map(int, layer_units))
+    params = np.empty(sum(a * b + b for a, b in zip(units, units[1:])), dtype=dtype)
     factor = 2.0 if activation == "logistic" else 6.0
+    coefs, intercepts = layer_views(params, units)
     for W, b in zip(coefs, intercepts):
-        bound = np.sqrt(factor / (W.shape[0] + W.shape[1]))
+        bound = math.sqrt(factor / (W.shape[0] + W.shape[1]))
         W[...] = random_state.uniform(-bound, bound, W.shape)
         b[...] = random_state.uniform(-bound, bound, b.shape)
     return params
