@@ -354,7 +354,6 @@ class BlasGate:
         # (thread identifier, time.monotonic()) of the last call to leave.
         self._last_left = (None, -float("inf"))
 
-    @contextlib.contextmanager
     def run(self, layer_units, n_rows=None):
         """Context of one fit (``n_rows`` None) or prediction of ``n_rows``.
 
@@ -363,14 +362,8 @@ class BlasGate:
         of products too small for BLAS to thread is not counted at all.
         """
         if n_rows is not None and serial_products(layer_units, n_rows):
-            yield
-            return
-        counted = self.enter(blas_threads(layer_units) == 1)
-        try:
-            yield
-        finally:
-            if counted:
-                self.leave()
+            return contextlib.nullcontext()
+        return GatedCall(self, blas_threads(layer_units) == 1)
 
     def enter(self, small):
         """Count one call of this thread; :meth:`leave` must follow if counted.
@@ -457,6 +450,26 @@ class BlasGate:
         with blas_control():
             for (_, set_threads), n_threads in counts:
                 set_threads(n_threads)
+
+
+class GatedCall:
+    """One call counted by a :class:`BlasGate`, as a context manager.
+
+    Entering calls :meth:`BlasGate.enter` with ``small``; leaving calls
+    :meth:`BlasGate.leave` if the entry was counted.
+    """
+
+    __slots__ = ("gate", "small", "counted")
+
+    def __init__(self, gate, small):
+        self.gate, self.small, self.counted = gate, small, False
+
+    def __enter__(self):
+        self.counted = self.gate.enter(self.small)
+
+    def __exit__(self, *exc):
+        if self.counted:
+            self.gate.leave()
 
 
 def thread_count_calls(controllers):
@@ -600,7 +613,7 @@ def kernel_inputs(X, dtype, lean=False):
         CSR arrays (or ``()``), or an empty dense array with X's CSR arrays;
         ``prefetch`` when X takes more than :data:`PREFETCH_BYTES`.
     """
-    if sp.issparse(X):
+    if type(X) is not np.ndarray and sp.issparse(X):
         X = X.tocsr()
         csr = read_only(
             np.ascontiguousarray(X.data, dtype=dtype),
@@ -625,8 +638,14 @@ def empty_csr(dtype):
 def kernel_targets(Y, sample_weight, dtype):
     """Targets and sample weights as the kernels take them (read-only views)."""
     if sample_weight is None:
-        return Targets(*read_only(Y, np.empty(0, dtype)), False)
+        return Targets(*read_only(Y), no_weights(np.dtype(dtype)), False)
     return Targets(*read_only(Y, sample_weight), True)
+
+
+@functools.cache
+def no_weights(dtype):
+    """An empty read-only weight array: unweighted samples in :class:`Targets`."""
+    return read_only(np.empty(0, dtype))[0]
 
 
 def kernel_objective(activation, out_activation, dtype, alpha, line_search=False):
@@ -668,7 +687,7 @@ def activation_code(code):
 def kernel_net(params, grads, layer_units, n_rows, backward=True):
     """A :class:`Net` over ``params`` with a fresh workspace for ``n_rows``."""
     units, offsets, ws_offsets, ws_size = layouts(
-        tuple(int(u) for u in layer_units), n_rows, backward
+        tuple(map(int, layer_units)), n_rows, backward
     )
     ws = np.empty(ws_size, params.dtype)
     return Net(params, grads, offsets, units, ws, ws_offsets)
@@ -756,6 +775,7 @@ class EpochRunner:
 
     def __init__(self, X, Y, sample_weight, params, layer_units, model):
         dtype = params.dtype
+        layer_units = tuple(map(int, layer_units))
         self.lean = jit_fallback()
         self.inputs = kernel_inputs(X, dtype, self.lean)
         self.targets = kernel_targets(Y, sample_weight, dtype)
