@@ -8,7 +8,10 @@ offers three operations:
 * :class:`EpochRunner`: one epoch of mini-batch SGD or Adam per call;
 * :class:`FullBatchObjective`: the loss and gradient over all samples, for
   L-BFGS;
-* :func:`predict`: the network's output for every row.
+* :func:`predict`: the network's output for every row;
+
+and two one-pass checks of a fit's data: :func:`all_finite` and
+:func:`integer_one_hot`.
 
 It also holds every performance policy and its threshold: how many BLAS
 threads a fit or a prediction uses (:func:`blas_limit`), whether plain

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from ._engine import FLOAT_DTYPES, all_finite
 
 __all__ = ["common_fit_input", "common_input"]
+
 SPARSE_TYPES = (sp.csr_matrix, sp.csr_array)
 
 

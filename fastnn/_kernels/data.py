@@ -1,9 +1,10 @@
 """One pass over the data a fit receives: finiteness and integer labels.
 
-scikit-learn's checks of X and its label encoding of y take a dozen NumPy
-calls (a sum, ``np.unique`` and the one-hot rows), each with its own call
-overhead and pass over the data; on a small dataset they cost more than an
-epoch's tenth. These kernels decide the same in one pass each:
+scikit-learn's check of X's finiteness and its label encoding of y take a
+sum and half a dozen NumPy calls (counts, ranks, the one-hot rows), each with
+its own call overhead and pass over the data: about 60 µs for the digits
+data, where a whole epoch takes 1.4 ms. These kernels decide the same in one
+pass each:
 
 * :func:`all_finite` is ``np.isfinite(values).all()``: ``x - x`` is 0 for
   every finite ``x`` and NaN for an infinity or a NaN (without ``nnan`` and
