@@ -13,9 +13,9 @@ numpy operations in the same order. For anything else they return None and
 
 import numpy as np
 
-__all__ = ["fast_accuracy", "fast_r2"]
+from ._engine import FLOAT_DTYPES
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+__all__ = ["fast_accuracy", "fast_r2"]
 
 
 def _plain_weights(sample_weight, n):

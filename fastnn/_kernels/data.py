@@ -58,7 +58,8 @@ def one_hot_labels(y, limit):
         The sorted distinct labels; empty when a label is out of range.
     Y : ndarray of shape (n_samples, n_classes), bool
         Each row's class as a one-hot row; for two classes, one column
-        (whether the row is of the second class); empty for one class.
+        (whether the row is of the second class). One class is left to
+        scikit-learn by the caller; its single column is then all True.
     """
     low, high = label_range(y)
     if low < 0 or high >= limit:
@@ -107,8 +108,7 @@ def one_hot(y, rank, n_classes):
         for i in range(n):
             Y[i, 0] = rank[y[i]] == 1
         return Y
-    Y = np.zeros((n, n_classes if n_classes > 2 else 0), np.bool_)
-    if n_classes > 2:
-        for i in range(n):
-            Y[i, rank[y[i]]] = True
+    Y = np.zeros((n, n_classes), np.bool_)
+    for i in range(n):
+        Y[i, rank[y[i]]] = True
     return Y

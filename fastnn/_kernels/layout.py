@@ -153,7 +153,8 @@ def glorot_uniform_params(layer_units, activation, random_state, dtype):
     params : ndarray of shape (n_params,)
     """
     units = tuple(map(int, layer_units))
-    params = np.empty(sum(a * b + b for a, b in zip(units, units[1:])), dtype=dtype)
+    *_, (_, _, fan_out, b_start) = layer_spans(units)  # the last bias ends it
+    params = np.empty(b_start + fan_out, dtype=dtype)
     factor = 2.0 if activation == "logistic" else 6.0
     coefs, intercepts = layer_views(params, units)
     for W, b in zip(coefs, intercepts):
