@@ -67,7 +67,7 @@ from ._validation import (
     dropout_rates,
     params_satisfy_constraints,
 )
-from ._weights import FlatWeightsMixin
+from ._weights import FlatWeightsMixin, initial_weights
 from .interop import SklearnConversionMixin
 
 # The constructor parameters that the engine reads (see engine.EpochRunner).
@@ -251,10 +251,10 @@ class BaseMLP(
         validation = check_validation_data(self, *(validation or (None,) * 3), X.dtype)
         Y = np.ascontiguousarray(y, dtype=X.dtype)
         layer_units = [X.shape[1]] + hidden + [Y.shape[1]]
-        self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(Y, layer_units, X.dtype)
         else:
+            self._random_state = check_random_state(self.random_state)
             self._check_continuation(layer_units, X.dtype)
         self._prepare_dropout(len(hidden), first_pass)
         saved = None if first_pass else self._snapshot()
@@ -295,10 +295,10 @@ class BaseMLP(
             self, X, y, sample_weight, is_classifier(self), first_pass
         )
         layer_units = [data.n_features] + hidden + [data.n_outputs]
-        self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(np.empty((0, data.n_outputs)), layer_units, data.dtype)
         else:
+            self._random_state = check_random_state(self.random_state)
             self._check_continuation(layer_units, data.dtype)
         self._prepare_dropout(len(hidden), first_pass)
         saved = None if first_pass else self._snapshot()
@@ -326,14 +326,14 @@ class BaseMLP(
             self._dropout_state = np.array([seed], dtype=np.uint64)
 
     def _initialize(self, Y, layer_units, dtype):
-        """Draw the initial weights and reset every fitted attribute."""
+        """Seed ``_random_state``, draw the initial weights, reset the rest."""
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = Y.shape[1]
         self.n_layers_ = len(layer_units)
         self.out_activation_ = self._output_activation()
-        params = engine.glorot_uniform_params(
-            layer_units, self.activation, self._random_state, dtype
+        self._random_state, params = initial_weights(
+            self.random_state, layer_units, self.activation, dtype
         )
         self._bind_params(params, layer_units)
         self._best_params = params.copy()

@@ -8,10 +8,70 @@ units per layer, and rebuild the views on loading.
 """
 
 import copy
+import threading
 
 import numpy as np
 
-from ._engine import layer_views, parameter_layout
+from ._engine import glorot_uniform_params, layer_views, parameter_layout
+from ._validation import check_random_state, generator_state, random_state_at
+
+# Initial weights kept per (int seed, network): at most this many networks,
+# each of at most this many bytes (7.5k float32 weights for digits' (100,)).
+SEEDED_NETWORKS = 8
+SEEDED_BYTES = 1 << 21
+_SEEDED = {}
+_SEEDED_LOCK = threading.Lock()
+
+
+def initial_weights(seed, layer_units, activation, dtype):
+    """A fit's random state and the Glorot weights it draws first.
+
+    ``check_random_state(seed)``, then :func:`glorot_uniform_params` from
+    it. For an int seed, the weights and the generator's state after them
+    are kept for a few small networks, so that the next fit with the same
+    seed and network (each fold and candidate of a search, each refit)
+    copies them instead of drawing them again: the same weights, and the
+    same random stream after them, at a fifth of the cost.
+
+    Parameters
+    ----------
+    seed : None, int or RandomState
+        The estimator's ``random_state``.
+    layer_units : sequence of int
+        Units per layer.
+    activation : str
+        Hidden activation name.
+    dtype : numpy dtype
+        float32 or float64.
+
+    Returns
+    -------
+    random_state : numpy.random.RandomState
+        Positioned after the weights' draws.
+    params : ndarray of shape (n_params,)
+        A new flat buffer of initial weights.
+    """
+    key = None
+    if type(seed) is int:
+        units = tuple(map(int, layer_units))
+        key = (seed, units, activation == "logistic", np.dtype(dtype).char)
+        found = _SEEDED.get(key)
+        if found is not None:
+            params, state = found
+            return random_state_at(state), params.copy()
+    random_state = check_random_state(seed)
+    params = glorot_uniform_params(layer_units, activation, random_state, dtype)
+    if key is not None and params.nbytes <= SEEDED_BYTES:
+        _remember(key, (params.copy(), generator_state(random_state)))
+    return random_state, params
+
+
+def _remember(key, entry):
+    """Keep ``entry``, dropping the oldest networks beyond the limit."""
+    with _SEEDED_LOCK:
+        _SEEDED[key] = entry
+        while len(_SEEDED) > SEEDED_NETWORKS:
+            del _SEEDED[next(iter(_SEEDED))]
 
 
 class FlatWeightsMixin:

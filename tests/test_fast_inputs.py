@@ -300,6 +300,97 @@ def test_check_random_state_defers_everything_else(seed):
         )
 
 
+def _sklearn_initial_weights(seed, units, activation, dtype):
+    """scikit-learn's Glorot draws, as one flat buffer, and the stream after."""
+    rs = np.random.RandomState(seed)
+    factor = 2.0 if activation == "logistic" else 6.0
+    coefs, intercepts = [], []
+    for fan_in, fan_out in zip(units[:-1], units[1:], strict=True):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        coefs.append(rs.uniform(-bound, bound, (fan_in, fan_out)).ravel())
+        intercepts.append(rs.uniform(-bound, bound, fan_out))
+    return rs, np.concatenate(coefs + intercepts).astype(dtype)
+
+
+def _assert_same_stream(ours, theirs):
+    a, b = ours.get_state(), theirs.get_state()
+    assert a[0] == b[0] and a[2:] == b[2:]
+    np.testing.assert_array_equal(a[1], b[1])
+    p, q = np.arange(50), np.arange(50)
+    ours.shuffle(p), theirs.shuffle(q)
+    np.testing.assert_array_equal(p, q)
+    np.testing.assert_array_equal(ours.normal(size=3), theirs.normal(size=3))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", "logistic"])
+@pytest.mark.parametrize("seed", [0, 7, 2**32 - 1])
+def test_kept_initial_weights_are_sklearns_draws(seed, activation, dtype, monkeypatch):
+    from fastnn import _weights
+
+    monkeypatch.setattr(_weights, "_SEEDED", {})
+    units = [5, 9, 3, 2]
+    for _ in range(3):  # drawn, then twice copied from what was kept
+        rs, params = _weights.initial_weights(seed, units, activation, dtype)
+        theirs, expected = _sklearn_initial_weights(seed, units, activation, dtype)
+        assert params.dtype == dtype
+        np.testing.assert_array_equal(params, expected)
+        _assert_same_stream(rs, theirs)
+        params[:] = np.nan  # a fit's updates never reach the kept copy
+    assert len(_weights._SEEDED) == 1
+
+
+@pytest.mark.parametrize("seed", [None, np.int64(3), "rs", True])
+def test_initial_weights_keep_nothing_for_other_seeds(seed, monkeypatch):
+    from fastnn import _weights
+
+    monkeypatch.setattr(_weights, "_SEEDED", {})
+    given = np.random.RandomState(11) if seed == "rs" else seed
+    rs, params = _weights.initial_weights(given, [4, 3, 2], "relu", np.float64)
+    assert not _weights._SEEDED
+    if seed == "rs":
+        assert rs is given
+        ref, _ = _sklearn_initial_weights(11, [4, 3, 2], "relu", float)
+        _assert_same_stream(rs, ref)
+    elif seed is not None:
+        ref, expected = _sklearn_initial_weights(int(seed), [4, 3, 2], "relu", float)
+        np.testing.assert_array_equal(params, expected)
+        _assert_same_stream(rs, ref)
+
+
+def test_initial_weights_keep_few_small_networks(monkeypatch):
+    from fastnn import _weights
+
+    monkeypatch.setattr(_weights, "_SEEDED", {})
+    for seed in range(_weights.SEEDED_NETWORKS + 3):
+        _weights.initial_weights(seed, [4, 3, 2], "relu", np.float32)
+    kept = [key[0] for key in _weights._SEEDED]
+    assert kept == list(range(3, _weights.SEEDED_NETWORKS + 3))  # the newest
+    n_inputs = _weights.SEEDED_BYTES // 8 // 2 + 1  # just over the limit
+    _, params = _weights.initial_weights(0, [n_inputs, 2, 2], "relu", np.float64)
+    assert params.nbytes > _weights.SEEDED_BYTES
+    assert all(key[1][0] != n_inputs for key in _weights._SEEDED)
+
+
+@pytest.mark.parametrize("read_matches", [True, False])
+@pytest.mark.parametrize("draws", [0, 1, 311, 312, 313, 5000])
+def test_generator_state_is_get_state(draws, read_matches, monkeypatch):
+    from fastnn import _validation
+
+    if not read_matches:  # the get_state route, for a layout it cannot read
+        monkeypatch.setattr(_validation, "_struct_read_matches", lambda: False)
+    rs = _validation.check_random_state(3)
+    rs.random_sample(draws)
+    state, expected = _validation.generator_state(rs), rs.get_state(legacy=False)
+    assert type(state["state"]["key"]) is list
+    np.testing.assert_array_equal(state["state"]["key"], expected["state"]["key"])
+    state["state"]["key"] = expected["state"]["key"]
+    assert str(state) == str(expected)
+    ref = _validation.check_random_state(3)
+    ref.random_sample(draws)
+    _assert_same_stream(_validation.random_state_at(state), ref)
+
+
 PARAM_VALUES = st.sampled_from(
     [0, 1, -1, 2, 0.5, -0.5, 1.5, 1e-4, 0.0, np.inf, np.nan, True, False, None, "auto",
      "adam", "relu", "constant", "balanced", "loss", (5,), [3, 2], "bogus", np.int64(4),
