@@ -94,6 +94,12 @@ SMALL_LAYER = 64 * 1024
 FOLD_LAYER = 64 * 1024
 # Rows per prediction block: the block's activations stay in cache.
 PREDICT_BLOCK = 1024
+# Rows per block of a prediction split among threads (Predictor.plan): small
+# enough that the thread that claims the last block keeps the others waiting
+# little, large enough for full-speed products.
+SPLIT_BLOCK = 256
+# A prediction kernel's empty block counter: the call runs every block.
+NO_CLAIMS = np.empty(0, dtype=np.int64)
 # Up to this many multiply-adds OpenBLAS computes a product on the calling
 # thread alone (65536 times its default GEMM_MULTITHREAD_THRESHOLD of 4), so a
 # prediction whose products are no larger leaves BLAS's threads alone.
@@ -956,32 +962,30 @@ class Predictor:
             try:
                 if parts == 1:
                     non_finite = self.predict_rows(
-                        params, dense, csr, result, labels, block
+                        params, dense, csr, result, labels, block, NO_CLAIMS
                     )
                 else:
-                    non_finite = split_rows(
-                        functools.partial(self.predict_part, params, dense,
-                                          csr, result, labels, block), n, parts
+                    claims = np.zeros(1, np.int64)  # the next block to claim
+                    non_finite = run_on_threads(
+                        functools.partial(self.predict_rows, params, dense, csr,
+                                          result, labels, block, claims), parts
                     )  # fmt: skip
             finally:
                 if counted:
                     BLAS_GATE.leave()
         return (labels if n_labels else result), non_finite
 
-    def predict_rows(self, params, X, csr, result, labels, block):
-        """One kernel call over all the rows of ``X`` (or of a CSR X)."""
+    def predict_rows(self, params, X, csr, result, labels, block, claims):
+        """One kernel call over the rows of ``X`` (or of a CSR X).
+
+        Over all of them for empty ``claims``; otherwise over the blocks this
+        thread claims (see :func:`run_on_threads`).
+        """
         ws, ws_offsets = self.workspace(params.dtype, block)
         return predict_kernel(
             params, self.offsets, self.units, ws, ws_offsets, X, *csr,
-            self.act, self.out, block, result, labels,
+            self.act, self.out, block, result, labels, claims,
         )  # fmt: skip
-
-    def predict_part(self, params, X, csr, result, labels, block, start, stop):
-        """:meth:`predict_rows` over the dense rows ``start:stop``."""
-        part = slice(start, stop)
-        return self.predict_rows(
-            params, X[part], csr, result[part], labels[part], block
-        )
 
     def plan(self, n_rows, sparse=False):
         """Rows per block, the BLAS gate's part, and the number of parts.
@@ -1002,9 +1006,10 @@ class Predictor:
           other prediction runs, nor ran lately in another thread: see
           :meth:`BlasGate.alone`), and on one BLAS thread otherwise or for a
           sparse X.
-        * From :data:`SPLIT_WORK`, a dense X that is alone runs in chunks
-          that :func:`split_rows`'s threads take in turn, BLAS held at one
-          thread: their blocks share no work as BLAS's threads do.
+        * From :data:`SPLIT_WORK`, a dense X that is alone runs in
+          :data:`SPLIT_BLOCK` blocks that :func:`run_on_threads`'s threads
+          claim in turn, BLAS held at one thread: their blocks share no work
+          as BLAS's threads do.
         * Larger layers run in :data:`PREDICT_BLOCK` blocks on BLAS's own
           threads, and on one while a fit or another prediction runs.
         """
@@ -1015,7 +1020,7 @@ class Predictor:
         work = n_rows * self.largest
         alone = PREDICTIONS.count == 1 and BLAS_GATE.alone()
         if work >= SPLIT_WORK and alone and not sparse:
-            return PREDICT_BLOCK, True, split_threads() + 1
+            return SPLIT_BLOCK, True, split_threads() + 1
         if work < GATE_WORK or self.serial_block >= THIN_ROWS:
             return self.serial_block, None, 1
         return PREDICT_BLOCK, sparse or not alone, 1
@@ -1123,30 +1128,17 @@ def split_threads():
     return max(n_cpus - 1, 0)
 
 
-def split_rows(rows, n_rows, parts):
-    """Run ``rows(start, stop)`` over chunks of rows, on ``parts`` threads.
+def run_on_threads(run, parts):
+    """``run()`` on this thread and ``parts - 1`` helpers at once.
 
-    This thread and ``parts - 1`` helpers take :data:`PREDICT_BLOCK`-row
-    chunks in turn until none is left, so that a thread that starts late or
-    runs slower takes fewer. The prediction kernel releases the GIL, so the
-    chunks run at once; each thread uses its own workspace. Returns whether
-    any chunk saw a non-finite value.
+    ``run`` is a prediction kernel's call with a shared block counter: each
+    thread claims blocks of rows until none is left, so that a thread that
+    starts late or runs slower takes fewer, with no Python between blocks.
+    The kernel releases the GIL, so the calls run at once; each thread uses
+    its own workspace. Returns whether any call saw a non-finite value.
     """
-    starts = iter(range(0, n_rows, PREDICT_BLOCK))
-    lock = threading.Lock()
-
-    def take_chunks():
-        non_finite = False
-        while True:
-            with lock:
-                start = next(starts, None)
-            if start is None:
-                return non_finite
-            stop = min(start + PREDICT_BLOCK, n_rows)
-            non_finite = rows(start, stop) or non_finite
-
-    pending = [_helpers().submit(take_chunks) for _ in range(parts - 1)]
-    non_finite = take_chunks()
+    pending = [_helpers().submit(run) for _ in range(parts - 1)]
+    non_finite = run()
     for future in pending:
         non_finite = future.result() or non_finite
     return non_finite

@@ -408,9 +408,9 @@ def test_small_nets_predict_in_serial_blocks_without_the_gate(digits, monkeypatc
 def test_small_nets_predict_many_rows_on_blas_threads(digits, monkeypatch):
     """From GATE_WORK multiply-adds, a small network predicts in PREDICT_BLOCK
     blocks: on BLAS's threads, counted by the gate, when alone; on one BLAS
-    thread beside a fit; from SPLIT_WORK in PREDICT_BLOCK-row chunks taken by
-    threads of its own, each on one BLAS thread. The probabilities are those
-    of the serial blocks."""
+    thread beside a fit; from SPLIT_WORK in SPLIT_BLOCK-row blocks claimed
+    by one kernel call in each of its own threads, each on one BLAS thread.
+    The probabilities are those of the serial blocks."""
     import threadpoolctl
 
     from fastnn import _engine
@@ -426,7 +426,7 @@ def test_small_nets_predict_many_rows_on_blas_threads(digits, monkeypatch):
         assert predictor.plan(gated - 1) == (predictor.serial_block, None, 1)
         assert predictor.plan(gated) == (_engine.PREDICT_BLOCK, False, 1)
         assert predictor.plan(gated, sparse=True) == (_engine.PREDICT_BLOCK, True, 1)
-        assert predictor.plan(split) == (_engine.PREDICT_BLOCK, True, parts)
+        assert predictor.plan(split) == (_engine.SPLIT_BLOCK, True, parts)
         assert predictor.plan(split, sparse=True) == (_engine.PREDICT_BLOCK, True, 1)
         with _engine.blas_limit(est._layer_units()):  # a fit in another thread
             assert predictor.plan(gated) == (_engine.PREDICT_BLOCK, True, 1)
@@ -441,7 +441,7 @@ def test_small_nets_predict_many_rows_on_blas_threads(digits, monkeypatch):
     kernel = _engine.predict_kernel
 
     def spy(*args):
-        seen.append((blas_threads(), _engine.BLAS_GATE.busy()))
+        seen.append((blas_threads(), _engine.BLAS_GATE.busy(), args[-1]))
         return kernel(*args)
 
     step = gated - 1
@@ -456,15 +456,21 @@ def test_small_nets_predict_many_rows_on_blas_threads(digits, monkeypatch):
         # Other block sizes take other BLAS kernels, rounding in the last bits.
         np.testing.assert_allclose(est.predict_proba(rows), serial, rtol=1e-12)
         monkeypatch.undo()
-        if threads is None:  # in chunks on `parts` threads, one BLAS thread each
-            assert len(seen) == -(-n_rows // _engine.PREDICT_BLOCK)
-            assert all(set(t.values()) == {1} and busy for t, busy in seen)
+        if threads is None:  # one call per thread, one BLAS thread each
+            assert len(seen) == parts
+            assert all(set(t.values()) == {1} and busy for t, busy, _ in seen)
+            # ... all claiming blocks from one counter, each block once.
+            assert len({id(claims) for _, _, claims in seen}) == 1
+            blocks = -(-n_rows // _engine.SPLIT_BLOCK)
+            claimed = [blocks + parts] if parts > 1 else []  # one CPU: no split
+            assert seen[0][2].tolist() == claimed
         else:  # one call on BLAS's threads, counted by the gate
-            assert seen == [(threads, True)]
+            assert [(t, busy) for t, busy, _ in seen] == [(threads, True)]
+            assert seen[0][2].shape == (0,)
     assert blas_threads() == before
     # The parts' threads were the prediction's own: the next one is alone.
     with _engine.PREDICTIONS:
-        assert predictor.plan(split) == (_engine.PREDICT_BLOCK, True, parts)
+        assert predictor.plan(split) == (_engine.SPLIT_BLOCK, True, parts)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

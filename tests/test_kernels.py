@@ -10,6 +10,7 @@ logits of +-1e4.
 """
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -868,9 +869,16 @@ def test_batch_loss_and_gradient(
     assert_close(net.buffer(1, 2, nb), As[-1], dtype, scale=10)
 
 
-def predict_kernel(X, params, units, act, loss_name, block, n_labels=0, sparse=False):
-    """The prediction kernel's output (activations, or labels) and its flag."""
+def predict_kernel(
+    X, params, units, act, loss_name, block, n_labels=0, sparse=False, claims=None
+):
+    """The prediction kernel's output (activations, or labels) and its flag.
+
+    Rows of blocks the call leaves to other threads (``claims``) stay NaN, or
+    -1 for labels.
+    """
     dtype = params.dtype
+    claims = np.empty(0, np.int64) if claims is None else claims
     net = Net(units, block, dtype, backward=False)
     if sparse:
         dense, (data, indices, indptr) = (
@@ -885,7 +893,7 @@ def predict_kernel(X, params, units, act, loss_name, block, n_labels=0, sparse=F
     non_finite = ft.predict(
         params, net.offsets, net.units, net.ws, net.ws_offsets, dense, data,
         indices, indptr, fa.ACTIVATION_CODES[act], LOSS_CODE[loss_name], block,
-        result, labels,
+        result, labels, claims,
     )  # fmt: skip
     return (labels if n_labels else result), non_finite
 
@@ -979,6 +987,57 @@ def test_predict_flags_every_non_finite_input_row(bad, sparse, dtype):
             _, non_finite = predict_kernel(Xb, params, units, "relu", "log_loss", 4,
                                            sparse=sparse)  # fmt: skip
         assert non_finite
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("n_labels", [0, 1])
+def test_predict_runs_the_blocks_it_claims(n_labels, sparse, dtype):
+    rng = np.random.default_rng(13)
+    units = [6, 5, 3]
+    params = random_params(rng, np.array(units), dtype)
+    X = rng.normal(size=(11, 6)).astype(dtype)
+    X[1, 2] = np.nan  # in the first block of 4 rows
+    with np.errstate(invalid="ignore"):
+        whole, _ = predict_kernel(X, params, units, "relu", "log_loss", 4, n_labels,
+                                  sparse=sparse)  # fmt: skip
+    for first in range(4):
+        claims = np.array([first], np.int64)
+        with np.errstate(invalid="ignore"):
+            out, non_finite = predict_kernel(X, params, units, "relu", "log_loss",
+                                             4, n_labels, sparse, claims)  # fmt: skip
+        ran = slice(min(4 * first, 11), None)
+        np.testing.assert_array_equal(out[ran], whole[ran])
+        untouched = out[: ran.start]
+        assert (untouched == -1).all() if n_labels else np.isnan(untouched).all()
+        assert non_finite == (first == 0)
+        assert claims[0] == max(first, 3) + 1  # each claim, and the one past
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_predict_threads_sharing_claims_cover_every_block_once(dtype):
+    rng = np.random.default_rng(14)
+    units = [8, 16, 4]
+    params = random_params(rng, np.array(units), dtype)
+    X = rng.normal(size=(5003, 8)).astype(dtype)
+    whole, _ = predict_kernel(X, params, units, "tanh", "log_loss", 8)
+    net = Net(units, 8, dtype, backward=False)
+    claims = np.zeros(1, np.int64)
+    result = np.full_like(whole, np.nan)
+
+    def run():
+        ws = np.empty_like(net.ws)  # each thread's own workspace
+        return ft.predict(
+            params, net.offsets, net.units, ws, net.ws_offsets, X,
+            *empty_csr(dtype), fa.ACTIVATION_CODES["tanh"], LOSS_CODE["log_loss"],
+            8, result, np.empty((0, 1), np.int64), claims,
+        )  # fmt: skip
+
+    with ThreadPoolExecutor(4) as pool:
+        flags = [f.result() for f in [pool.submit(run) for _ in range(4)]]
+    np.testing.assert_array_equal(result, whole)
+    assert not any(flags)
+    assert claims[0] == -(-5003 // 8) + 4
 
 
 # ----------------------------------------------------------------------------

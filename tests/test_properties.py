@@ -198,7 +198,7 @@ def test_predict_kernel_block_sizes(n_rows, block):
     non_finite = predict(
         est._params, offsets, units, np.empty(ws_size), ws_offsets, Xp, *csr,
         ACTIVATION_CODES["tanh"], SOFTMAX_LOG_LOSS, block, result,
-        np.empty((0, 1), np.int64),
+        np.empty((0, 1), np.int64), np.empty(0, np.int64),
     )  # fmt: skip
     np.testing.assert_allclose(result, _reference_outputs(est, Xp), rtol=1e-12)
     assert not non_finite

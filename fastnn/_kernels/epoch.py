@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT, JIT_INLINE, JIT_NOGIL
+from .._lowlevel.atomics import fetch_add
 from .._lowlevel.prefetch import gather_rows, prefetch_next_batch
 from .dropout import backward_dropout, draw_masks, forward_dropout
 from .layers import (
@@ -321,15 +322,35 @@ def train_epoch_dropout(
     return total / n
 
 
+@njit(**JIT_INLINE)
+def predict_block(net, X, csr, sparse, act, out, start, stop, result, labels):
+    """:func:`predict` over the rows ``start:stop``: whether X's are all finite."""
+    rows = np.arange(start, stop)
+    forward(net, Batch(X[start:stop], csr, sparse, rows), act)
+    non_finite = not all_finite(buffer(net, Z_ROWS, 0, stop - start))
+    Z = buffer(net, Z_ROWS, net.units.shape[0] - 2, stop - start)
+    if labels.shape[0] > 0:
+        output_labels(Z, out, labels[start:stop])
+    else:
+        inplace_output_activation(Z, out)
+        for i in range(stop - start):
+            for k in range(Z.shape[1]):
+                result[start + i, k] = Z[i, k]
+    return non_finite
+
+
 @njit(**JIT_NOGIL)
 def predict(
     params, offsets, units, ws, ws_offsets, X, csr_data, csr_indices, csr_indptr,
-    act, out, block, result, labels,
+    act, out, block, result, labels, claims,
 ):  # fmt: skip
     """Network output, or the labels it implies, for every row, in blocks.
 
     Plain arrays and integers only, so that numba dispatches the call fast:
-    a prediction of one row is one short compiled call.
+    a prediction of one row is one short compiled call. Threads that share
+    ``claims`` split the blocks between them: each runs this kernel over the
+    same arrays with a workspace of its own, and claims blocks until none is
+    left (:func:`~fastnn._lowlevel.atomics.fetch_add`).
 
     Parameters
     ----------
@@ -349,31 +370,29 @@ def predict(
         Receives the output activations, unless it is empty.
     labels : ndarray of shape (n_samples, n_labels) or (0, n_labels), int64
         Receives :func:`output_labels` instead, unless it is empty.
+    claims : ndarray of shape (1,) or (0,), int64
+        The index of the next block to claim, shared by the threads; empty
+        for a call that runs every block itself, in order.
 
     Returns
     -------
     non_finite : bool
         Whether some row's first weighted sums ``X W_0 + b_0`` hold a NaN or
         an infinity: every row of X that holds one makes all of them NaN or
-        infinite, so a False proves X finite (for finite weights).
+        infinite, so a False proves X finite (for finite weights). Of the
+        blocks this call ran.
     """
     n = max(result.shape[0], labels.shape[0])
     net = Net(params, params[:0], offsets, units, ws, ws_offsets)
     csr = (csr_data, csr_indices, csr_indptr)
     sparse = csr_indptr.shape[0] > 0
-    last = units.shape[0] - 2
+    shared = claims.shape[0] > 0
     non_finite = False
-    for start in range(0, n, block):
+    start = fetch_add(claims, 1) * block if shared else 0
+    while start < n:
         stop = start + block if start + block < n else n
-        rows = np.arange(start, stop)
-        forward(net, Batch(X[start:stop], csr, sparse, rows), act)
-        non_finite = non_finite or not all_finite(buffer(net, Z_ROWS, 0, stop - start))
-        Z = buffer(net, Z_ROWS, last, stop - start)
-        if labels.shape[0] > 0:
-            output_labels(Z, out, labels[start:stop])
-        else:
-            inplace_output_activation(Z, out)
-            for i in range(stop - start):
-                for k in range(Z.shape[1]):
-                    result[start + i, k] = Z[i, k]
+        non_finite |= predict_block(
+            net, X, csr, sparse, act, out, start, stop, result, labels
+        )
+        start = fetch_add(claims, 1) * block if shared else stop
     return non_finite

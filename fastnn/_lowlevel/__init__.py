@@ -1,5 +1,7 @@
 """Hardware-level building blocks that the kernels' maths calls.
 
+* :mod:`.atomics` holds the counter from which the threads of one
+  prediction claim its blocks of rows.
 * :mod:`.blas` calls SciPy's BLAS by symbol name, with ``alpha`` and ``beta``,
   and holds :func:`~.blas.matmul`, the layers' ``np.dot``.
 * :mod:`.products` holds the products whose fast form is not a plain
