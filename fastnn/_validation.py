@@ -62,14 +62,15 @@ _MT_STATE = ctypes.c_uint32 * 625
 
 
 def generator_state(random_state):
-    """The state of a ``RandomState`` built by :func:`check_random_state`.
+    """The state of a ``RandomState`` that has drawn no normal deviate.
 
     The same as ``random_state.get_state(legacy=False)`` (whose key copy
     takes 40 µs), read through the bit generator's ctypes interface in
     about 1 µs; the key is a list, which :func:`random_state_at` sets fast.
     The first call in a process checks the read against ``get_state`` and
-    keeps using ``get_state`` if they differ. The Gaussian cache is empty:
-    ``RandomState`` draws ``uniform`` and ``shuffle`` without it.
+    keeps using ``get_state`` if they differ. The Gaussian cache is empty
+    for a generator built by :func:`check_random_state` that drew only
+    ``uniform`` (and ``shuffle``) values, as the initial weights do.
     """
     fast = _struct_read_matches()
     words = _read_words(random_state) if fast else None
@@ -87,7 +88,7 @@ def generator_state(random_state):
 
 def _read_words(random_state):
     """The key words and position of an MT19937 generator, or None."""
-    bit_generator = random_state._bit_generator
+    bit_generator = getattr(random_state, "_bit_generator", None)
     if type(bit_generator) is not np.random.MT19937:
         return None
     address = bit_generator.ctypes.state_address
