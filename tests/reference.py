@@ -201,6 +201,22 @@ def pack(coefs, intercepts):
     return np.concatenate(parts)
 
 
+def glorot_uniform(random_state, units, activation):
+    """scikit-learn's initial weights: per layer, W then b from U(-r, r).
+
+    ``r = sqrt(factor / (fan_in + fan_out))``, factor 2 for the logistic
+    activation and 6 otherwise; ``random_state`` is advanced past the draws.
+    Returns lists of float64 W_i and b_i.
+    """
+    factor = 2.0 if activation == "logistic" else 6.0
+    coefs, intercepts = [], []
+    for fan_in, fan_out in zip(units[:-1], units[1:], strict=True):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        coefs.append(random_state.uniform(-bound, bound, (fan_in, fan_out)))
+        intercepts.append(random_state.uniform(-bound, bound, fan_out))
+    return coefs, intercepts
+
+
 def unpack(params, units):
     """Inverse of :func:`pack`: lists of (float64 copies of) W_i and b_i."""
     params = _f64(params)

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import reference as ref
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -303,13 +304,7 @@ def test_check_random_state_defers_everything_else(seed):
 def _sklearn_initial_weights(seed, units, activation, dtype):
     """scikit-learn's Glorot draws, as one flat buffer, and the stream after."""
     rs = np.random.RandomState(seed)
-    factor = 2.0 if activation == "logistic" else 6.0
-    coefs, intercepts = [], []
-    for fan_in, fan_out in zip(units[:-1], units[1:], strict=True):
-        bound = np.sqrt(factor / (fan_in + fan_out))
-        coefs.append(rs.uniform(-bound, bound, (fan_in, fan_out)).ravel())
-        intercepts.append(rs.uniform(-bound, bound, fan_out))
-    return rs, np.concatenate(coefs + intercepts).astype(dtype)
+    return rs, ref.pack(*ref.glorot_uniform(rs, units, activation)).astype(dtype)
 
 
 def _assert_same_stream(ours, theirs):

@@ -502,12 +502,7 @@ def test_glorot_uniform_draws_like_sklearn(act, dtype):
     params = fnet.glorot_uniform_params(units, act, np.random.RandomState(0), dtype)
     assert params.dtype == dtype
     rs = np.random.RandomState(0)
-    factor = 2.0 if act == "logistic" else 6.0
-    coefs, intercepts = [], []
-    for fan_in, fan_out in zip(units[:-1], units[1:], strict=True):
-        bound = np.sqrt(factor / (fan_in + fan_out))
-        coefs.append(rs.uniform(-bound, bound, (fan_in, fan_out)))
-        intercepts.append(rs.uniform(-bound, bound, fan_out))
+    coefs, intercepts = ref.glorot_uniform(rs, units, act)
     # The same bits as scikit-learn's draws, and the stream left where it is.
     np.testing.assert_array_equal(params, ref.pack(coefs, intercepts).astype(dtype))
     rest = np.random.RandomState(0)
